@@ -1,0 +1,207 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"strings"
+
+	"github.com/poolchat/poolchat/server"
+)
+
+// version is stamped at build time with -ldflags "-X main.version=v1.2.3".
+var version string
+
+// config is the command line, parsed.
+type config struct {
+	httpAddr       string
+	tcpAddr        string
+	allowedOrigins string
+	allowedHosts   string
+	history        int
+	maxClients     int
+	maxPerIP       int
+	logFormat      string
+	showVersion    bool
+}
+
+// usageError is a mistake on the command line; main exits 2 for it.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() + " (see poolchat --help)" }
+func (e usageError) Unwrap() error { return e.err }
+
+var errHelpShown = errors.New("help shown")
+
+const usageHead = `poolchat runs one chat room that people join from a browser or from a
+terminal (nc, telnet), all in the same pool.
+
+Usage:
+  poolchat [flags]
+
+Flags:
+`
+
+const usageTail = `
+Every flag can also be set in the environment: POOLCHAT_ and the flag's name
+in capitals with _ for -, e.g. POOLCHAT_HTTP_ADDR=:80. The command line wins
+over the environment.
+
+Then open http://localhost:8080 in a browser, or run: nc localhost 3000
+`
+
+// parseFlags reads the command line, with POOLCHAT_* environment variables as
+// defaults. --help prints the usage to stdout and returns errHelpShown.
+func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("poolchat", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&c.httpAddr, "http-addr", ":8080", "serve the page and WebSocket on `ADDR`")
+	fs.StringVar(&c.tcpAddr, "tcp-addr", ":3000", "listen for netcat/telnet on `ADDR`")
+	fs.StringVar(&c.allowedOrigins, "allowed-origins", "", "also accept /ws from these Origin host patterns (comma-separated `LIST`)")
+	fs.StringVar(&c.allowedHosts, "allowed-hosts", "", "also answer to these Host names (comma-separated `LIST`); IP\nliterals, localhost and this machine's hostname always work")
+	fs.IntVar(&c.history, "history", 50, "replay the last `N` messages to each newcomer (0 turns it off)")
+	fs.IntVar(&c.maxClients, "max-clients", 10000, "allow at most `N` members at once, both transports together")
+	fs.IntVar(&c.maxPerIP, "max-per-ip", 32, "allow at most `N` connections at once from one address\n(0: no cap; loopback is exempt)")
+	fs.StringVar(&c.logFormat, "log-format", "text", "write logs to stderr as `text|json`")
+	fs.BoolVar(&c.showVersion, "version", false, "print the version and exit")
+
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := "POOLCHAT_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v := getenv(name); v != "" && envErr == nil {
+			if err := f.Value.Set(v); err != nil {
+				envErr = usageError{fmt.Errorf("invalid value %q for %s: %v", v, name, err)}
+			}
+		}
+	})
+	if envErr != nil {
+		return c, envErr
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			printUsage(stdout, fs)
+			return c, errHelpShown
+		}
+		return c, usageError{err}
+	}
+	switch {
+	case fs.NArg() > 0:
+		return c, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	case c.history < 0:
+		return c, usageError{errors.New("--history must be 0 or more")}
+	case c.maxClients < 1:
+		return c, usageError{errors.New("--max-clients must be at least 1")}
+	case c.maxPerIP < 0:
+		return c, usageError{errors.New("--max-per-ip must be 0 or more")}
+	case c.logFormat != "text" && c.logFormat != "json":
+		return c, usageError{fmt.Errorf("--log-format must be text or json, not %q", c.logFormat)}
+	}
+	return c, nil
+}
+
+// printUsage writes --help: each flag with its default and environment
+// variable.
+func printUsage(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprint(w, usageHead)
+	fs.VisitAll(func(f *flag.Flag) {
+		arg, usage := flag.UnquoteUsage(f)
+		left := "--" + f.Name
+		if arg != "" {
+			left += " " + arg
+		}
+		usage = strings.ReplaceAll(usage, "\n", "\n"+strings.Repeat(" ", 28))
+		if f.DefValue != "" && f.DefValue != "false" {
+			usage += fmt.Sprintf(" (default %q)", f.DefValue)
+		}
+		fmt.Fprintf(w, "  %-25s %s\n", left, usage)
+	})
+	fmt.Fprint(w, usageTail)
+}
+
+// newServer builds the server the command line describes, logging to logw.
+func newServer(c config, logw io.Writer) (*server.Server, error) {
+	var handler slog.Handler = slog.NewTextHandler(logw, nil)
+	if c.logFormat == "json" {
+		handler = slog.NewJSONHandler(logw, nil)
+	}
+	return server.New(server.Config{
+		HTTPAddr:       c.httpAddr,
+		TCPAddr:        c.tcpAddr,
+		AllowedOrigins: splitList(c.allowedOrigins),
+		AllowedHosts:   splitList(c.allowedHosts),
+		History:        c.history,
+		MaxClients:     c.maxClients,
+		MaxPerIP:       c.maxPerIP,
+		Assets:         assets(),
+		Version:        buildVersion(),
+		Logger:         slog.New(handler),
+	}), nil
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for item := range strings.SplitSeq(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+// buildVersion returns the stamped version, else the module version or VCS
+// revision recorded by the Go toolchain.
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "devel"
+	}
+	if v := info.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	var rev, dirty string
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "-dirty"
+			}
+		}
+	}
+	if rev != "" {
+		return "devel-" + rev[:min(12, len(rev))] + dirty
+	}
+	return "devel"
+}
+
+// displayAddr returns a bound address as a person would type it: an
+// unspecified host (all interfaces) becomes localhost.
+func displayAddr(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// displayHostPort returns a bound address as nc's two arguments.
+func displayHostPort(a net.Addr) string {
+	host, port, err := net.SplitHostPort(displayAddr(a))
+	if err != nil {
+		return a.String()
+	}
+	return host + " " + port
+}

@@ -1,0 +1,54 @@
+// Command poolchat runs one chat room that people join from a browser or
+// from a terminal with nc or telnet, all in the same pool.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	err := run(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	if err == nil {
+		return
+	}
+	fmt.Fprintln(os.Stderr, "poolchat:", err)
+	if errors.As(err, new(usageError)) {
+		os.Exit(2)
+	}
+	os.Exit(1)
+}
+
+// run is the whole program: it parses the command line, opens the room and
+// serves it until ctx is done or SIGINT/SIGTERM arrives.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := parseFlags(args, getenv, stdout)
+	if errors.Is(err, errHelpShown) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if cfg.showVersion {
+		fmt.Fprintln(stdout, "poolchat", buildVersion())
+		return nil
+	}
+	srv, err := newServer(cfg, stderr)
+	if err != nil {
+		return err
+	}
+	if err := srv.Listen(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "poolchat %s: the room is open\n", buildVersion())
+	fmt.Fprintf(stdout, "web  http://%s\n", displayAddr(srv.HTTPAddr()))
+	fmt.Fprintf(stdout, "tcp  nc %s\n", displayHostPort(srv.TCPAddr()))
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	return srv.Serve(ctx)
+}

@@ -1,0 +1,194 @@
+package server
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Transport names how a member is connected; it is the `via` of the
+// WebSocket events.
+type Transport string
+
+// The two transports.
+const (
+	ViaTCP Transport = "tcp"
+	ViaWeb Transport = "web"
+)
+
+// frame is one outgoing event encoded for both transports: CRLF-terminated
+// lines for TCP and one JSON object for the WebSocket. A frame is encoded
+// once and its bytes are shared by every recipient, so they are never
+// modified after encoding.
+type frame struct {
+	tcp []byte
+	web []byte
+}
+
+// The WebSocket events, as they appear on the wire (docs/PROTOCOL.md).
+type (
+	wireWelcome struct {
+		Type string `json:"type"`
+		ID   string `json:"id"`
+		Name string `json:"name"`
+	}
+	wireUser struct {
+		ID   string    `json:"id"`
+		Name string    `json:"name"`
+		Via  Transport `json:"via"`
+	}
+	wireExistingUsers struct {
+		Type  string     `json:"type"`
+		Users []wireUser `json:"users"`
+	}
+	wireNewUser struct {
+		Type        string    `json:"type"`
+		ID          string    `json:"id"`
+		NewUserName string    `json:"new_user_name"`
+		Via         Transport `json:"via"`
+	}
+	wireDisconnectUser struct {
+		Type string `json:"type"`
+		ID   string `json:"id"`
+		Name string `json:"name"`
+	}
+	wireRename struct {
+		Type    string `json:"type"`
+		ID      string `json:"id"`
+		OldName string `json:"old_name"`
+		Name    string `json:"name"`
+	}
+	wireMessage struct {
+		Type  string `json:"type"`
+		ID    string `json:"id"`
+		Name  string `json:"name"`
+		Text  string `json:"text"`
+		Time  string `json:"time"`
+		Me    bool   `json:"me"`
+		MsgID string `json:"msg_id"`
+	}
+	wireNotice struct {
+		Type string `json:"type"`
+		Text string `json:"text"`
+	}
+	wireError struct {
+		Type string `json:"type"`
+		Code string `json:"code"`
+		Text string `json:"text"`
+	}
+)
+
+// mustJSON encodes a wire event. The wire types hold only strings and bools,
+// so encoding cannot fail.
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("server: encoding a wire event: " + err.Error())
+	}
+	return b
+}
+
+// line returns one TCP output line.
+func line(parts ...string) []byte {
+	n := 2
+	for _, p := range parts {
+		n += len(p)
+	}
+	b := make([]byte, 0, n)
+	for _, p := range parts {
+		b = append(b, p...)
+	}
+	return append(b, '\r', '\n')
+}
+
+func welcomeFrame(m *Member) frame {
+	return frame{
+		tcp: line("* welcome to poolchat, ", m.name),
+		web: mustJSON(wireWelcome{Type: "welcome", ID: m.id, Name: m.name}),
+	}
+}
+
+// rosterFrame lists the members in join order: the `* online now` line and
+// the `existing_users` event.
+func rosterFrame(members []*Member) frame {
+	names := make([]string, len(members))
+	users := make([]wireUser, len(members))
+	for i, m := range members {
+		names[i] = m.name
+		users[i] = wireUser{ID: m.id, Name: m.name, Via: m.via}
+	}
+	return frame{
+		tcp: line("* online now (", strconv.Itoa(len(members)), "): ", strings.Join(names, ", ")),
+		web: mustJSON(wireExistingUsers{Type: "existing_users", Users: users}),
+	}
+}
+
+// historyFrame replays earlier messages: their own lines on TCP, one
+// `history` event on the WebSocket.
+func historyFrame(msgs []frame) frame {
+	var tcp []byte
+	web := []byte(`{"type":"history","messages":[`)
+	for i, msg := range msgs {
+		tcp = append(tcp, msg.tcp...)
+		if i > 0 {
+			web = append(web, ',')
+		}
+		web = append(web, msg.web...)
+	}
+	return frame{tcp: tcp, web: append(web, "]}"...)}
+}
+
+func joinedFrame(m *Member) frame {
+	return frame{
+		tcp: line("* ", m.name, " joined"),
+		web: mustJSON(wireNewUser{Type: "new_user", ID: m.id, NewUserName: m.name, Via: m.via}),
+	}
+}
+
+func leftFrame(m *Member) frame {
+	return frame{
+		tcp: line("* ", m.name, " left"),
+		web: mustJSON(wireDisconnectUser{Type: "disconnect_user", ID: m.id, Name: m.name}),
+	}
+}
+
+func renameFrame(m *Member, oldName string) frame {
+	return frame{
+		tcp: line("* ", oldName, " is now known as ", m.name),
+		web: mustJSON(wireRename{Type: "rename", ID: m.id, OldName: oldName, Name: m.name}),
+	}
+}
+
+func messageFrame(m *Member, text string, me bool, at time.Time, msgID string) frame {
+	var tcp []byte
+	if me {
+		tcp = line("* ", m.name, " ", text)
+	} else {
+		tcp = line(m.name, ": ", text)
+	}
+	return frame{
+		tcp: tcp,
+		web: mustJSON(wireMessage{
+			Type: "message", ID: m.id, Name: m.name, Text: text,
+			Time: at.UTC().Format(time.RFC3339Nano), Me: me, MsgID: msgID,
+		}),
+	}
+}
+
+// noticeFrame carries server words for one member: `* ` lines on TCP, one
+// `notice` event on the WebSocket.
+func noticeFrame(lines ...string) frame {
+	var tcp []byte
+	for _, l := range lines {
+		tcp = append(tcp, line("* ", l)...)
+	}
+	return frame{tcp: tcp, web: mustJSON(wireNotice{Type: "notice", Text: strings.Join(lines, "\n")})}
+}
+
+func refusalFrame(r *Refusal) frame {
+	return frame{
+		tcp: line("! ", r.Text),
+		web: mustJSON(wireError{Type: "error", Code: r.Code, Text: r.Text}),
+	}
+}

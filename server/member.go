@@ -1,0 +1,38 @@
+package server
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"strconv"
+)
+
+// Member is one connection in the pool, from either transport. Its id never
+// changes; its name is owned by the pool's goroutine.
+type Member struct {
+	id   string
+	via  Transport
+	addr string // remote address, for logs
+	out  *outbox
+
+	// Owned by the pool goroutine.
+	name   string
+	key    string // comparison key of name, see checkName
+	joined bool
+}
+
+func newMember(via Transport, addr string, s sink, outboxLimit int) *Member {
+	return &Member{via: via, addr: addr, out: newOutbox(via, s, outboxLimit)}
+}
+
+// ID returns the member's public id, `user_` and 12 digits. It is empty
+// until the member has joined.
+func (m *Member) ID() string { return m.id }
+
+// newMemberID returns `user_` and 12 random decimal digits.
+func newMemberID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	n := binary.LittleEndian.Uint64(b[:]) % 1_000_000_000_000
+	s := strconv.FormatUint(n, 10)
+	return "user_" + "000000000000"[len(s):] + s
+}

@@ -1,0 +1,48 @@
+package server
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/secure/precis"
+	"golang.org/x/text/unicode/norm"
+)
+
+// MaxNameRunes is the longest name allowed, in Unicode code points.
+const MaxNameRunes = 24
+
+// guestPrefix starts the names the server gives TCP members. It is reserved:
+// nobody can pick a name whose key starts with it.
+const guestPrefix = "guest-"
+
+// checkName validates a name a member asked for and returns it in its
+// normalised (NFC) form, with the key that decides whether two names are the
+// same: equal keys mean equal names regardless of case, width or Unicode
+// normalisation. Whether the name is free is the pool's question.
+func checkName(name string) (display, key string, err *Refusal) {
+	display = norm.NFC.String(strings.TrimSpace(name))
+	n := utf8.RuneCountInString(display)
+	if n == 0 {
+		return "", "", refuse(CodeNameInvalid, "a name needs at least one character")
+	}
+	if n > MaxNameRunes {
+		return "", "", refuse(CodeNameInvalid, "a name is at most 24 characters")
+	}
+	for i, r := range display {
+		switch {
+		case unicode.IsLetter(r), unicode.IsDigit(r), r == '-', r == '_', r == '.':
+		case unicode.IsMark(r) && i > 0:
+			// combining marks belong to the letter before them
+		case unicode.IsSpace(r):
+			return "", "", refuse(CodeNameInvalid, "a name cannot contain spaces")
+		default:
+			return "", "", refuse(CodeNameInvalid, "a name may hold only letters, digits, '-', '_' and '.'")
+		}
+	}
+	key, perr := precis.UsernameCaseMapped.String(display)
+	if perr != nil {
+		return "", "", refuse(CodeNameInvalid, "that name uses characters that are not allowed in names")
+	}
+	return display, key, nil
+}

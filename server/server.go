@@ -1,0 +1,199 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"sync"
+	"time"
+)
+
+// Config is what a Server needs. The zero value of each tuning field means
+// its default.
+type Config struct {
+	HTTPAddr       string   // web and WebSocket listener, e.g. ":8080"
+	TCPAddr        string   // netcat/telnet listener, e.g. ":3000"
+	AllowedOrigins []string // extra Origin host patterns for /ws
+	AllowedHosts   []string // extra Host names the web server answers to
+	History        int      // messages replayed to each newcomer
+	MaxClients     int      // members at once, both transports together
+	MaxPerIP       int      // connections at once from one address; 0: no cap
+	Assets         fs.FS    // the browser files
+	Version        string
+	Logger         *slog.Logger
+
+	OutboxLimit int           // bytes queued for one member before it is dropped (default 1 MiB)
+	Flood       FloodLimit    // input rate per member (default DefaultFloodLimit)
+	JoinDelay   time.Duration // how long a TCP connection waits to join without a line (default 250 ms)
+	StopTimeout time.Duration // how long a graceful stop may take before connections are cut (default 4 s)
+}
+
+// Server runs one room on a TCP listener and an HTTP listener.
+type Server struct {
+	cfg  Config
+	log  *slog.Logger
+	pool *ClientPool
+	gate *gate
+
+	tcpLn  net.Listener
+	httpLn net.Listener
+	http   *http.Server
+
+	handlers sync.WaitGroup // connection goroutines of both transports
+	mu       sync.Mutex
+	conns    map[io.Closer]struct{} // open connections, cut if a stop runs late
+}
+
+// New returns a Server for cfg, with defaults filled in. It does not listen
+// yet.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.OutboxLimit <= 0 {
+		cfg.OutboxLimit = 1 << 20
+	}
+	if cfg.Flood == (FloodLimit{}) {
+		cfg.Flood = DefaultFloodLimit
+	}
+	if cfg.JoinDelay <= 0 {
+		cfg.JoinDelay = 250 * time.Millisecond
+	}
+	if cfg.StopTimeout <= 0 {
+		cfg.StopTimeout = 4 * time.Second
+	}
+	if cfg.MaxClients <= 0 {
+		cfg.MaxClients = 10000
+	}
+	s := &Server{
+		cfg:   cfg,
+		log:   cfg.Logger,
+		pool:  NewClientPool(cfg.History, cfg.Logger),
+		gate:  newGate(cfg.MaxClients, cfg.MaxPerIP),
+		conns: make(map[io.Closer]struct{}),
+	}
+	s.http = &http.Server{
+		Handler:           s.routes(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
+	}
+	return s
+}
+
+// Listen binds both listeners. Port 0 picks a free port; TCPAddr and
+// HTTPAddr report what was bound.
+func (s *Server) Listen() error {
+	var err error
+	if s.tcpLn, err = net.Listen("tcp", s.cfg.TCPAddr); err != nil {
+		return fmt.Errorf("tcp listener: %w", err)
+	}
+	if s.httpLn, err = net.Listen("tcp", s.cfg.HTTPAddr); err != nil {
+		s.tcpLn.Close()
+		return fmt.Errorf("http listener: %w", err)
+	}
+	return nil
+}
+
+// TCPAddr returns the bound address of the netcat listener.
+func (s *Server) TCPAddr() net.Addr { return s.tcpLn.Addr() }
+
+// HTTPAddr returns the bound address of the web listener.
+func (s *Server) HTTPAddr() net.Addr { return s.httpLn.Addr() }
+
+// Pool returns the server's room.
+func (s *Server) Pool() *ClientPool { return s.pool }
+
+// Serve runs the room until ctx is done, then stops gracefully: it stops
+// accepting, tells every member the server is shutting down, and waits for
+// their connections to end, cutting those still open after StopTimeout.
+// Listen must have been called.
+func (s *Server) Serve(ctx context.Context) error {
+	poolCtx, stopPool := context.WithCancel(context.Background())
+	var background sync.WaitGroup
+	background.Go(func() { s.pool.Run(poolCtx) })
+	background.Go(func() { s.acceptTCP() })
+	httpErr := make(chan error, 1)
+	background.Go(func() {
+		if err := s.http.Serve(s.httpLn); !errors.Is(err, http.ErrServerClosed) {
+			httpErr <- err
+		}
+	})
+	s.log.Info("poolchat started", "version", s.cfg.Version, "web", s.HTTPAddr().String(), "tcp", s.TCPAddr().String())
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-httpErr:
+	}
+	s.log.Info("poolchat stopping")
+	start := time.Now()
+	s.tcpLn.Close()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), s.cfg.StopTimeout)
+	defer cancel()
+	s.pool.Shutdown()
+	if err := s.http.Shutdown(shutdownCtx); err != nil {
+		s.http.Close()
+	}
+	if !waitTimeout(&s.handlers, s.cfg.StopTimeout-time.Since(start)) {
+		s.log.Warn("cutting connections still open", "after", s.cfg.StopTimeout)
+		s.closeAll()
+		s.handlers.Wait()
+	}
+	stopPool()
+	background.Wait()
+	s.log.Info("poolchat stopped", "took", time.Since(start).Round(time.Millisecond))
+	return err
+}
+
+// track registers an open connection, so a late stop can cut it. The
+// returned function forgets it.
+func (s *Server) track(c io.Closer) (untrack func()) {
+	s.mu.Lock()
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+	}
+}
+
+func (s *Server) closeAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		c.Close()
+	}
+}
+
+// contain turns a panic in one connection's goroutine into a log line, so
+// it ends that connection only.
+func (s *Server) contain(addr string) {
+	if v := recover(); v != nil {
+		s.log.Error("panic in connection", "addr", addr, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+	}
+}
+
+// waitTimeout waits for wg for at most d and reports whether it finished.
+func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-done:
+		return true
+	case <-timer.C:
+		return false
+	}
+}

@@ -1,0 +1,215 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"time"
+)
+
+// Timeouts of TCP writes: a member whose socket takes no bytes for this long
+// is gone; one being dropped for not reading gets far less.
+const (
+	tcpWriteTimeout = 10 * time.Second
+	tcpHurryTimeout = 500 * time.Millisecond
+	tcpLingerAfter  = 500 * time.Millisecond // after our last line, the client has this long to close
+)
+
+// acceptTCP accepts netcat and telnet connections until the listener closes.
+func (s *Server) acceptTCP() {
+	var backoff time.Duration
+	for {
+		conn, err := s.tcpLn.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors or similar: wait, then try again.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.log.Warn("tcp accept", "err", err, "retry_in", backoff)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		s.handlers.Go(func() { s.serveTCP(conn.(*net.TCPConn)) })
+	}
+}
+
+// serveTCP runs one TCP connection: it joins the pool at its first line or
+// after JoinDelay, then feeds each line to the pool until either side ends
+// the connection.
+func (s *Server) serveTCP(conn *net.TCPConn) {
+	addr := conn.RemoteAddr().String()
+	defer s.contain(addr)
+	defer s.track(conn)()
+	defer conn.Close()
+	lr := NewLineReader(conn)
+
+	ip := addrIP(conn.RemoteAddr())
+	if !s.gate.admit(ip) {
+		s.log.Info("refused", "via", ViaTCP, "addr", addr, "reason", "server full")
+		hangUp(conn, lr, endFull.line)
+		return
+	}
+	defer s.gate.release(ip)
+
+	first, err := s.firstLine(conn, lr)
+	if err != nil {
+		return // closed or refused before joining: never announced
+	}
+	sink := &tcpSink{conn: conn}
+	m := newMember(ViaTCP, addr, sink, s.cfg.OutboxLimit)
+	if r := s.pool.Register(m, ""); r != nil {
+		hangUp(conn, lr, "! "+r.Text)
+		return
+	}
+
+	flood := newFloodGate(s.cfg.Flood, time.Now())
+	line, err := first.line, first.err
+	for {
+		switch {
+		case errors.Is(err, ErrLineTooLong):
+			s.pool.Tell(m, refuse(CodeTooLong, "line too long: at most "+strconv.Itoa(MaxLineBytes)+" bytes; the rest of it was discarded"))
+		case err != nil:
+			s.endTCP(m, conn, err)
+			return
+		case line != nil:
+			if wait, started := flood.take(time.Now()); wait > 0 {
+				if started {
+					s.pool.Tell(m, refuse(CodeRateLimited, "you are sending too fast; your lines are now read more slowly"))
+				}
+				time.Sleep(wait)
+			}
+			s.pool.Input(m, string(line))
+		}
+		line, err = lr.ReadLine()
+	}
+}
+
+// firstRead is what a connection sent before it joined.
+type firstRead struct {
+	line []byte // nil if nothing came within JoinDelay
+	err  error  // only ErrLineTooLong
+}
+
+// firstLine waits up to JoinDelay for a first line. It returns an error if
+// the connection closed, or sent something that is not chat (an HTTP or TLS
+// request), in which case it is closed without ever joining.
+func (s *Server) firstLine(conn *net.TCPConn, lr *LineReader) (firstRead, error) {
+	conn.SetReadDeadline(time.Now().Add(s.cfg.JoinDelay))
+	defer conn.SetReadDeadline(time.Time{})
+	line, err := lr.ReadLine()
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return firstRead{}, nil
+	case errors.Is(err, ErrLineTooLong):
+		return firstRead{err: err}, nil
+	case err != nil:
+		return firstRead{}, err
+	case notChat(line):
+		s.log.Info("refused", "via", ViaTCP, "addr", conn.RemoteAddr().String(), "reason", "not a chat client")
+		return firstRead{}, errNotChat
+	}
+	return firstRead{line: bytes.Clone(line)}, nil
+}
+
+var errNotChat = errors.New("not a chat client")
+
+// httpMethods start the request line of an HTTP request sent to the chat port.
+var httpMethods = []string{"GET ", "HEAD ", "POST ", "PUT ", "DELETE ", "OPTIONS ", "PATCH ", "CONNECT ", "TRACE ", "PRI "}
+
+// notChat reports whether a first line is another protocol's: an HTTP
+// request line or a TLS handshake.
+func notChat(line []byte) bool {
+	if len(line) >= 2 && line[0] == 0x16 && line[1] == 0x03 {
+		return true
+	}
+	for _, m := range httpMethods {
+		if rest, ok := bytes.CutPrefix(line, []byte(m)); ok {
+			return bytes.HasPrefix(rest, []byte("/")) || bytes.HasPrefix(rest, []byte("*")) ||
+				bytes.Contains(rest, []byte(" HTTP/"))
+		}
+	}
+	return false
+}
+
+// endTCP ends a joined member after its reader stopped with err: it leaves
+// the pool, and if the server had ended the connection and the client did
+// not close in time, the connection is reset.
+func (s *Server) endTCP(m *Member, conn *net.TCPConn, err error) {
+	s.pool.Unregister(m)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		conn.SetLinger(0)
+	}
+	conn.Close()
+	m.out.wait()
+}
+
+// hangUp sends a last line to a connection that never joined, half-closes
+// it, and waits briefly for the client to close before the caller closes it.
+func hangUp(conn *net.TCPConn, lr *LineReader, last string) {
+	conn.SetWriteDeadline(time.Now().Add(tcpHurryTimeout))
+	if _, err := conn.Write(line(last)); err != nil {
+		return
+	}
+	conn.CloseWrite()
+	conn.SetReadDeadline(time.Now().Add(tcpLingerAfter))
+	for {
+		if _, err := lr.ReadLine(); err != nil && !errors.Is(err, ErrLineTooLong) {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				conn.SetLinger(0)
+			}
+			return
+		}
+	}
+}
+
+// tcpSink writes a TCP member's outbox to its connection.
+type tcpSink struct {
+	conn    *net.TCPConn
+	hurried atomic.Bool
+}
+
+func (t *tcpSink) write(batch [][]byte) error {
+	timeout := tcpWriteTimeout
+	if t.hurried.Load() {
+		timeout = tcpHurryTimeout
+	}
+	t.conn.SetWriteDeadline(time.Now().Add(timeout))
+	bufs := net.Buffers(batch)
+	_, err := bufs.WriteTo(t.conn)
+	return err
+}
+
+// finish sends the last line and half-closes; the member's reader then sees
+// the client close, or resets the connection after tcpLingerAfter.
+func (t *tcpSink) finish(end ending) {
+	if end.line == "" {
+		return
+	}
+	if t.write([][]byte{line(end.line)}) != nil {
+		t.conn.Close()
+		return
+	}
+	t.conn.CloseWrite()
+	t.conn.SetReadDeadline(time.Now().Add(tcpLingerAfter))
+}
+
+func (t *tcpSink) hurry() {
+	t.hurried.Store(true)
+	t.conn.SetWriteDeadline(time.Now().Add(tcpHurryTimeout))
+}
+
+func (t *tcpSink) abort() { t.conn.Close() }
+
+// addrIP returns the IP address of a network address.
+func addrIP(a net.Addr) netip.Addr {
+	if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+		return ap.Addr()
+	}
+	return netip.Addr{}
+}
