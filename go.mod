@@ -9,6 +9,7 @@ tool (
 
 require (
 	github.com/google/uuid v1.6.0
+	go.uber.org/goleak v1.3.0
 	golang.org/x/text v0.43.0
 )
 

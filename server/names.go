@@ -5,6 +5,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"golang.org/x/text/cases"
 	"golang.org/x/text/secure/precis"
 	"golang.org/x/text/unicode/norm"
 )
@@ -44,5 +45,8 @@ func checkName(name string) (display, key string, err *Refusal) {
 	if perr != nil {
 		return "", "", refuse(CodeNameInvalid, "that name uses characters that are not allowed in names")
 	}
+	// PRECIS lowercases; full case folding also joins what lowercasing
+	// keeps apart, such as final and medial sigma.
+	key = cases.Fold().String(key)
 	return display, key, nil
 }

@@ -1,0 +1,180 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func noEnv(string) string { return "" }
+
+func TestHelp(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"--help"}, noEnv, &out, io.Discard); err != nil {
+		t.Fatalf("--help: %v", err)
+	}
+	for _, want := range []string{"--http-addr ADDR", "--tcp-addr ADDR", "--allowed-origins LIST", "--history N",
+		"--max-clients N", "--max-per-ip N", "--allowed-hosts LIST", "--log-format text|json", "--version", "POOLCHAT_"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("--help does not mention %q", want)
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"--version"}, noEnv, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out.String(), "poolchat ") {
+		t.Fatalf("--version printed %q", out.String())
+	}
+}
+
+func TestBadFlags(t *testing.T) {
+	for _, args := range [][]string{{"--bogus"}, {"--history", "-1"}, {"--history", "many"}, {"--log-format", "xml"}, {"extra"}, {"--max-clients", "0"}} {
+		err := run(context.Background(), args, noEnv, io.Discard, io.Discard)
+		if !errors.As(err, new(usageError)) {
+			t.Errorf("run(%q) = %v, want a usage error", args, err)
+		}
+	}
+	env := func(k string) string {
+		if k == "POOLCHAT_HISTORY" {
+			return "lots"
+		}
+		return ""
+	}
+	if err := run(context.Background(), nil, env, io.Discard, io.Discard); !errors.As(err, new(usageError)) {
+		t.Errorf("bad POOLCHAT_HISTORY: %v, want a usage error", err)
+	}
+}
+
+func TestEnvironmentAndFlags(t *testing.T) {
+	env := func(k string) string {
+		return map[string]string{"POOLCHAT_HTTP_ADDR": "127.0.0.1:1", "POOLCHAT_ALLOWED_ORIGINS": "a.example, b.example"}[k]
+	}
+	c, err := parseFlags([]string{"--http-addr", "127.0.0.1:2"}, env, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.httpAddr != "127.0.0.1:2" {
+		t.Errorf("the command line must win over the environment: %q", c.httpAddr)
+	}
+	if got := splitList(c.allowedOrigins); len(got) != 2 || got[1] != "b.example" {
+		t.Errorf("allowed origins %q", got)
+	}
+}
+
+func TestAddressInUse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	err = run(context.Background(), []string{"--tcp-addr", ln.Addr().String(), "--http-addr", "127.0.0.1:0"}, noEnv, io.Discard, io.Discard)
+	if err == nil || errors.As(err, new(usageError)) || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("run on a busy port: %v", err)
+	}
+}
+
+// TestBinary builds the real binary, starts it on port-0 addresses, chats
+// over TCP, sends SIGTERM, and checks the notice and exit status 0.
+func TestBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "poolchat")
+	build := exec.Command("go", "build", "-ldflags", "-X main.version=v9.9.9-test", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "--http-addr", "127.0.0.1:0", "--tcp-addr", "127.0.0.1:0")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+
+	lines := bufio.NewScanner(stdout)
+	var tcpAddr string
+	for tcpAddr == "" && lines.Scan() {
+		l := lines.Text()
+		if strings.HasPrefix(l, "poolchat ") && !strings.Contains(l, "v9.9.9-test") {
+			t.Errorf("start line %q does not give the stamped version", l)
+		}
+		if rest, ok := strings.CutPrefix(l, "tcp  nc "); ok {
+			host, port, _ := strings.Cut(rest, " ")
+			tcpAddr = net.JoinHostPort(host, port)
+		}
+	}
+	if tcpAddr == "" {
+		t.Fatalf("no tcp line on stdout; stderr:\n%s", stderr.String())
+	}
+	go io.Copy(io.Discard, stdout)
+
+	conn, err := net.Dial("tcp", tcpAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(conn, "hello from the test\r\n")
+	r := bufio.NewReader(conn)
+	readLine := func() string {
+		l, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("read: %v (stderr:\n%s)", err, stderr.String())
+		}
+		return strings.TrimSuffix(l, "\r\n")
+	}
+	name := strings.TrimPrefix(readLine(), "* welcome to poolchat, ")
+	if l := readLine(); l != "* online now (1): "+name {
+		t.Fatalf("online line %q", l)
+	}
+	if l := readLine(); l != name+": hello from the test" {
+		t.Fatalf("message line %q", l)
+	}
+
+	start := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if l := readLine(); l != "* server is shutting down" {
+		t.Fatalf("after SIGTERM: %q", l)
+	}
+	if _, err := r.ReadString('\n'); !errors.Is(err, io.EOF) {
+		t.Fatalf("after the notice: %v, want EOF", err)
+	}
+	conn.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit: %v\nstderr:\n%s", err, stderr.String())
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("shutdown took %v", took)
+	}
+	if strings.Contains(stderr.String(), "hello from the test") {
+		t.Errorf("chat text in the logs:\n%s", stderr.String())
+	}
+	_ = os.Remove(bin)
+}

@@ -1,0 +1,37 @@
+package server
+
+import (
+	"net/netip"
+	"testing"
+)
+
+func TestGate(t *testing.T) {
+	g := newGate(5, 2)
+	remote := netip.MustParseAddr("192.0.2.7")
+	other := netip.MustParseAddr("2001:db8::1")
+	loop := netip.MustParseAddr("127.0.0.1")
+	if !g.admit(remote) || !g.admit(remote) {
+		t.Fatal("first two from one address refused")
+	}
+	if g.admit(remote) {
+		t.Fatal("third from one address admitted with --max-per-ip 2")
+	}
+	if g.admit(netip.MustParseAddr("::ffff:192.0.2.7")) {
+		t.Fatal("an IPv4-mapped address escaped the per-address cap")
+	}
+	if !g.admit(other) || !g.admit(loop) || !g.admit(loop) {
+		t.Fatal("other addresses refused")
+	}
+	if g.admit(loop) {
+		t.Fatal("admitted past --max-clients 5")
+	}
+	g.release(remote)
+	if !g.admit(remote) {
+		t.Fatal("a released place was not given back")
+	}
+	g.release(loop)
+	g.release(loop)
+	if !g.admit(loop) || !g.admit(loop) {
+		t.Fatal("loopback is exempt from the per-address cap")
+	}
+}
