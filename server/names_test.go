@@ -22,7 +22,7 @@ func TestNameKeysMatchAcrossCaseAndForm(t *testing.T) {
 		{"Bob", "bob"},
 		{"BOB", "bOb"},
 		{"Zoë", "zoe\u0308"}, // composed and decomposed
-		{"ＢＯＢ", "bob"},      // fullwidth
+		{"ＢＯＢ", "bob"},       // fullwidth
 		{"ΣΊΣΥΦΟΣ", "σίσυφος"},
 	}
 	for _, p := range same {
