@@ -140,7 +140,7 @@ func newServer(c config, logw io.Writer) (*server.Server, error) {
 		Assets:         assets(),
 		Version:        buildVersion(),
 		Logger:         slog.New(handler),
-	}), nil
+	})
 }
 
 // splitList splits a comma-separated flag value, dropping empty items.

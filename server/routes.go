@@ -2,10 +2,13 @@ package server
 
 import "net/http"
 
-// routes lists every path the web server answers.
+// routes lists every path the web server answers. Every request passes the
+// Host check and carries the security headers.
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /healthz", s.handleHealth())
 	mux.Handle("GET /{$}", s.handlePage())
-	return mux
+	mux.Handle("GET /ws", s.handleWS())
+	mux.Handle("GET /assets/{name}", s.handleAssets())
+	mux.Handle("GET /healthz", s.handleHealth())
+	return s.hostCheck(securityHeaders(mux))
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -24,14 +23,16 @@ type Config struct {
 	History        int      // messages replayed to each newcomer
 	MaxClients     int      // members at once, both transports together
 	MaxPerIP       int      // connections at once from one address; 0: no cap
-	Assets         fs.FS    // the browser files
+	Assets         fs.FS    // the browser files, a flat directory (nil: none)
 	Version        string
 	Logger         *slog.Logger
 
-	OutboxLimit int           // bytes queued for one member before it is dropped (default 1 MiB)
-	Flood       FloodLimit    // input rate per member (default DefaultFloodLimit)
-	JoinDelay   time.Duration // how long a TCP connection waits to join without a line (default 250 ms)
-	StopTimeout time.Duration // how long a graceful stop may take before connections are cut (default 4 s)
+	OutboxLimit  int           // bytes queued for one member before it is dropped (default 1 MiB)
+	Flood        FloodLimit    // input rate per member (default DefaultFloodLimit)
+	JoinDelay    time.Duration // how long a TCP connection waits to join without a line (default 250 ms)
+	StopTimeout  time.Duration // how long a graceful stop may take before connections are cut (default 4 s)
+	PingInterval time.Duration // how often a WebSocket peer is pinged (default 25 s)
+	PingTimeout  time.Duration // how long a pong may take before the peer is dropped (default 10 s)
 }
 
 // Server runs one room on a TCP listener and an HTTP listener.
@@ -45,14 +46,13 @@ type Server struct {
 	httpLn net.Listener
 	http   *http.Server
 
-	handlers sync.WaitGroup // connection goroutines of both transports
-	mu       sync.Mutex
-	conns    map[io.Closer]struct{} // open connections, cut if a stop runs late
+	conns  *tracker          // connections being served, both transports
+	assets map[string]*asset // the browser files, by name
 }
 
 // New returns a Server for cfg, with defaults filled in. It does not listen
-// yet.
-func New(cfg Config) *Server {
+// yet. It fails only if cfg.Assets cannot be read.
+func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -68,6 +68,12 @@ func New(cfg Config) *Server {
 	if cfg.StopTimeout <= 0 {
 		cfg.StopTimeout = 4 * time.Second
 	}
+	if cfg.PingInterval <= 0 {
+		cfg.PingInterval = 25 * time.Second
+	}
+	if cfg.PingTimeout <= 0 {
+		cfg.PingTimeout = 10 * time.Second
+	}
 	if cfg.MaxClients <= 0 {
 		cfg.MaxClients = 10000
 	}
@@ -76,7 +82,13 @@ func New(cfg Config) *Server {
 		log:   cfg.Logger,
 		pool:  NewClientPool(cfg.History, cfg.Logger),
 		gate:  newGate(cfg.MaxClients, cfg.MaxPerIP),
-		conns: make(map[io.Closer]struct{}),
+		conns: newTracker(),
+	}
+	if cfg.Assets != nil {
+		var err error
+		if s.assets, err = loadAssets(cfg.Assets); err != nil {
+			return nil, err
+		}
 	}
 	s.http = &http.Server{
 		Handler:           s.routes(),
@@ -87,7 +99,7 @@ func New(cfg Config) *Server {
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
 	}
-	return s
+	return s, nil
 }
 
 // Listen binds both listeners. Port 0 picks a free port; TCPAddr and
@@ -140,40 +152,20 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.tcpLn.Close()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), s.cfg.StopTimeout)
 	defer cancel()
+	s.conns.stop()
 	s.pool.Shutdown()
 	if err := s.http.Shutdown(shutdownCtx); err != nil {
 		s.http.Close()
 	}
-	if !waitTimeout(&s.handlers, s.cfg.StopTimeout-time.Since(start)) {
+	if !waitTimeout(s.conns.wait, s.cfg.StopTimeout-time.Since(start)) {
 		s.log.Warn("cutting connections still open", "after", s.cfg.StopTimeout)
-		s.closeAll()
-		s.handlers.Wait()
+		s.conns.closeAll()
+		s.conns.wait()
 	}
 	stopPool()
 	background.Wait()
 	s.log.Info("poolchat stopped", "took", time.Since(start).Round(time.Millisecond))
 	return err
-}
-
-// track registers an open connection, so a late stop can cut it. The
-// returned function forgets it.
-func (s *Server) track(c io.Closer) (untrack func()) {
-	s.mu.Lock()
-	s.conns[c] = struct{}{}
-	s.mu.Unlock()
-	return func() {
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.mu.Unlock()
-	}
-}
-
-func (s *Server) closeAll() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for c := range s.conns {
-		c.Close()
-	}
 }
 
 // contain turns a panic in one connection's goroutine into a log line, so
@@ -184,10 +176,10 @@ func (s *Server) contain(addr string) {
 	}
 }
 
-// waitTimeout waits for wg for at most d and reports whether it finished.
-func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
+// waitTimeout runs wait for at most d and reports whether it returned.
+func waitTimeout(wait func(), d time.Duration) bool {
 	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
+	go func() { wait(); close(done) }()
 	timer := time.NewTimer(d)
 	defer timer.Stop()
 	select {

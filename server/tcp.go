@@ -35,7 +35,14 @@ func (s *Server) acceptTCP() {
 			continue
 		}
 		backoff = 0
-		s.handlers.Go(func() { s.serveTCP(conn.(*net.TCPConn)) })
+		if !s.conns.add(conn) {
+			conn.Close() // stopping
+			continue
+		}
+		go func() {
+			defer s.conns.done(conn)
+			s.serveTCP(conn.(*net.TCPConn))
+		}()
 	}
 }
 
@@ -45,11 +52,10 @@ func (s *Server) acceptTCP() {
 func (s *Server) serveTCP(conn *net.TCPConn) {
 	addr := conn.RemoteAddr().String()
 	defer s.contain(addr)
-	defer s.track(conn)()
 	defer conn.Close()
 	lr := NewLineReader(conn)
 
-	ip := addrIP(conn.RemoteAddr())
+	ip := addrIP(conn.RemoteAddr().String())
 	if !s.gate.admit(ip) {
 		s.log.Info("refused", "via", ViaTCP, "addr", addr, "reason", "server full")
 		hangUp(conn, lr, endFull.line)
@@ -206,9 +212,9 @@ func (t *tcpSink) hurry() {
 
 func (t *tcpSink) abort() { t.conn.Close() }
 
-// addrIP returns the IP address of a network address.
-func addrIP(a net.Addr) netip.Addr {
-	if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+// addrIP returns the IP address of a host:port address.
+func addrIP(hostport string) netip.Addr {
+	if ap, err := netip.ParseAddrPort(hostport); err == nil {
 		return ap.Addr()
 	}
 	return netip.Addr{}

@@ -46,7 +46,10 @@ func Start(t testing.TB, cfg server.Config) *Room {
 	if cfg.Flood == (server.FloodLimit{}) {
 		cfg.Flood = server.FloodLimit{Burst: 1000, PerSecond: 1000} // tests of flood control set their own
 	}
-	s := server.New(cfg)
+	s, err := server.New(cfg)
+	if err != nil {
+		t.Fatalf("new server: %v", err)
+	}
 	if err := s.Listen(); err != nil {
 		t.Fatalf("listen: %v", err)
 	}
@@ -56,6 +59,10 @@ func Start(t testing.TB, cfg server.Config) *Room {
 	t.Cleanup(func() { r.Stop(t) })
 	return r
 }
+
+// BeginStop starts a graceful stop without waiting for it, so a test can
+// watch its members being told; Stop then waits.
+func (r *Room) BeginStop() { r.stop() }
 
 // Stop stops the server gracefully and waits for it. It may be called more
 // than once.

@@ -1,0 +1,204 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+const (
+	// wsReadLimit bounds one frame from a client: a message of the longest
+	// allowed text with every character escaped fits well within it. A
+	// larger frame ends the connection with 1009.
+	wsReadLimit = 16 << 10
+	// wsMaxBatch is how many bytes of queued events the server packs into
+	// one frame, newline-separated. A single larger event goes alone.
+	wsMaxBatch = 64 << 10
+	// wsWriteTimeout and wsHurryTimeout match their TCP twins.
+	wsWriteTimeout = 10 * time.Second
+	wsHurryTimeout = 500 * time.Millisecond
+)
+
+// wireInbound is any frame a client sends: `got_a_new_user` with a name, or
+// `message` with a text.
+type wireInbound struct {
+	Type string `json:"type"`
+	Name string `json:"name"`
+	Text string `json:"text"`
+}
+
+// handleWS upgrades /ws to a WebSocket and serves one browser member.
+func (s *Server) handleWS() http.Handler {
+	accept := &websocket.AcceptOptions{OriginPatterns: s.cfg.AllowedOrigins}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ip := addrIP(r.RemoteAddr)
+		if !s.gate.admit(ip) {
+			s.log.Info("refused", "via", ViaWeb, "addr", r.RemoteAddr, "reason", "server full")
+			http.Error(w, "server full", http.StatusServiceUnavailable)
+			return
+		}
+		defer s.gate.release(ip)
+		conn, err := websocket.Accept(w, r, accept)
+		if err != nil {
+			s.log.Info("refused", "via", ViaWeb, "addr", r.RemoteAddr, "reason", err.Error())
+			return // Accept has answered (403 for a foreign Origin)
+		}
+		closer := wsCloser{conn}
+		if !s.conns.add(closer) {
+			conn.Close(websocket.StatusGoingAway, endShutdown.reason)
+			return
+		}
+		defer s.conns.done(closer)
+		defer s.contain(r.RemoteAddr)
+		s.serveWS(conn, r.RemoteAddr)
+	})
+}
+
+// serveWS reads one browser member's frames until the connection ends. The
+// first accepted frame must be `got_a_new_user`; refused names may be
+// retried.
+func (s *Server) serveWS(conn *websocket.Conn, addr string) {
+	conn.SetReadLimit(wsReadLimit)
+	m := newMember(ViaWeb, addr, newWSSink(conn), s.cfg.OutboxLimit)
+	stopPings := s.keepAlive(conn)
+	defer func() {
+		stopPings()
+		s.pool.Unregister(m)
+		conn.CloseNow()
+		m.out.wait()
+	}()
+
+	joined := false
+	answer := func(r *Refusal) {
+		if joined {
+			s.pool.Tell(m, r) // in order with the member's other events
+		} else {
+			m.out.push(refusalFrame(r))
+		}
+	}
+	flood := newFloodGate(s.cfg.Flood, time.Now())
+	for {
+		typ, data, err := conn.Read(context.Background())
+		if err != nil {
+			return
+		}
+		if wait, started := flood.take(time.Now()); wait > 0 {
+			if started {
+				answer(refuse(CodeRateLimited, "you are sending too fast; your messages are now read more slowly"))
+			}
+			time.Sleep(wait)
+		}
+		var in wireInbound
+		switch {
+		case typ != websocket.MessageText:
+			answer(refuse(CodeBadRequest, "frames must be text, each one JSON object"))
+		case json.Unmarshal(data, &in) != nil:
+			answer(refuse(CodeBadRequest, "a frame must be one JSON object with a type"))
+		case in.Type == "got_a_new_user" && joined:
+			answer(refuse(CodeBadRequest, "you have already joined; to change your name send \\nick NEW"))
+		case in.Type == "got_a_new_user" && strings.TrimSpace(in.Name) == "":
+			answer(refuse(CodeNameInvalid, "a name needs at least one character"))
+		case in.Type == "got_a_new_user":
+			if r := s.pool.Register(m, in.Name); r != nil {
+				answer(r)
+			} else {
+				joined = true
+			}
+		case in.Type == "message" && !joined:
+			answer(refuse(CodeBadRequest, "join first: send got_a_new_user with your name"))
+		case in.Type == "message":
+			s.pool.Input(m, in.Text)
+		default:
+			answer(refuse(CodeBadRequest, "unknown event type "+truncate(in.Type, 32)))
+		}
+	}
+}
+
+// keepAlive pings the peer every PingInterval and closes the connection if
+// a pong does not come within PingTimeout. It holds a timer, not a
+// goroutine, between pings. The returned function stops it.
+func (s *Server) keepAlive(conn *websocket.Conn) (stop func()) {
+	var timer *time.Timer
+	ping := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.PingTimeout)
+		defer cancel()
+		if err := conn.Ping(ctx); err != nil {
+			conn.CloseNow()
+			return
+		}
+		timer.Reset(s.cfg.PingInterval)
+	}
+	timer = time.AfterFunc(math.MaxInt64, ping)
+	timer.Reset(s.cfg.PingInterval)
+	return func() { timer.Stop() }
+}
+
+// wsSink writes a browser member's outbox: queued events packed into as few
+// frames as possible.
+type wsSink struct {
+	conn   *websocket.Conn
+	ctx    context.Context // cancelled to give up on a member being dropped
+	cancel context.CancelFunc
+}
+
+func newWSSink(conn *websocket.Conn) *wsSink {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &wsSink{conn: conn, ctx: ctx, cancel: cancel}
+}
+
+// batchBuffers holds the buffers that join events into one frame, so idle
+// members keep none.
+var batchBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+func (w *wsSink) write(batch [][]byte) error {
+	for len(batch) > 0 {
+		frame, n := batch[0], 1
+		var buf *[]byte
+		if len(batch) > 1 && len(frame)+1+len(batch[1]) <= wsMaxBatch {
+			buf = batchBuffers.Get().(*[]byte)
+			b := append((*buf)[:0], frame...)
+			for ; n < len(batch) && len(b)+1+len(batch[n]) <= wsMaxBatch; n++ {
+				b = append(append(b, '\n'), batch[n]...)
+			}
+			*buf, frame = b, b
+		}
+		ctx, cancel := context.WithTimeout(w.ctx, wsWriteTimeout)
+		err := w.conn.Write(ctx, websocket.MessageText, frame)
+		cancel()
+		if buf != nil {
+			batchBuffers.Put(buf)
+		}
+		if err != nil {
+			return err
+		}
+		batch = batch[n:]
+	}
+	return nil
+}
+
+func (w *wsSink) finish(end ending) {
+	defer w.cancel()
+	if end.line == "" {
+		w.conn.CloseNow()
+		return
+	}
+	w.conn.Close(websocket.StatusCode(end.status), end.reason)
+}
+
+func (w *wsSink) hurry() { time.AfterFunc(wsHurryTimeout, w.cancel) }
+
+func (w *wsSink) abort() {
+	w.cancel()
+	w.conn.CloseNow()
+}
+
+// wsCloser lets the connection tracker cut a WebSocket.
+type wsCloser struct{ conn *websocket.Conn }
+
+func (c wsCloser) Close() error { return c.conn.CloseNow() }

@@ -1,0 +1,208 @@
+//go:build js && wasm
+
+package main
+
+import (
+	"strconv"
+	"strings"
+	"syscall/js"
+)
+
+// receive handles one frame from the server: one or more JSON events,
+// newline-separated, handled in order.
+func (c *client) receive(data string) {
+	for _, line := range strings.Split(data, "\n") {
+		if line == "" {
+			continue
+		}
+		ev, ok := parseJSON(line)
+		if !ok {
+			continue
+		}
+		c.handle(ev)
+	}
+}
+
+// parseJSON decodes with the browser's JSON; a malformed event is skipped.
+func parseJSON(s string) (v js.Value, ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	v = js.Global().Get("JSON").Call("parse", s)
+	return v, v.Type() == js.TypeObject && !v.IsNull()
+}
+
+// str returns a string field of an event, or "" if it is not a string.
+func str(ev js.Value, field string) string {
+	if v := ev.Get(field); v.Type() == js.TypeString {
+		return v.String()
+	}
+	return ""
+}
+
+// handle applies one server event to the page. Unknown types are ignored,
+// so the server can add new ones.
+func (c *client) handle(ev js.Value) {
+	switch str(ev, "type") {
+	case "welcome":
+		c.selfID, c.name = str(ev, "id"), str(ev, "name")
+		storage("setItem", nameKey, c.name)
+		c.retries = 0
+		c.setJoined(true)
+		c.setStatus("connected")
+		if c.dialog.Get("open").Bool() {
+			c.dialog.Call("close")
+		}
+		c.message.Call("focus")
+	case "existing_users":
+		removeChildren(c.users)
+		clear(c.boxes)
+		users := ev.Get("users")
+		for i := range users.Length() {
+			u := users.Index(i)
+			c.addUser(str(u, "id"), str(u, "name"), str(u, "via"))
+		}
+	case "history":
+		msgs := ev.Get("messages")
+		for i := range msgs.Length() {
+			c.showMessage(msgs.Index(i))
+		}
+	case "new_user":
+		id, name := str(ev, "id"), str(ev, "new_user_name")
+		if _, known := c.boxes[id]; !known {
+			c.addUser(id, name, str(ev, "via"))
+			c.event(name + " joined")
+		}
+	case "disconnect_user":
+		id := str(ev, "id")
+		if box, ok := c.boxes[id]; ok {
+			box.Call("remove")
+			delete(c.boxes, id)
+			c.updateCount()
+			c.event(str(ev, "name") + " left")
+		}
+	case "rename":
+		id, name := str(ev, "id"), str(ev, "name")
+		if box, ok := c.boxes[id]; ok {
+			setText(box, ".name", name)
+			setText(box, ".avatar", initial(name))
+		}
+		if id == c.selfID {
+			c.name = name
+			storage("setItem", nameKey, name)
+		}
+		c.event(str(ev, "old_name") + " is now known as " + name)
+	case "message":
+		c.showMessage(ev)
+	case "notice":
+		for _, l := range strings.Split(str(ev, "text"), "\n") {
+			c.notice(l)
+		}
+	case "error":
+		code, text := str(ev, "code"), str(ev, "text")
+		if !c.joined && (code == "name_taken" || code == "name_invalid") {
+			c.setStatus("connected")
+			c.askName(text)
+			return
+		}
+		c.addLine("error", "!", text, "")
+	}
+}
+
+// addUser draws one member's box from the page's template, keyed by id.
+func (c *client) addUser(id, name, via string) {
+	box := clone(c.userTpl)
+	ds := box.Get("dataset")
+	ds.Set("userId", id)
+	ds.Set("via", via)
+	if id == c.selfID {
+		ds.Set("self", "")
+	}
+	setText(box, ".name", name)
+	setText(box, ".via", via)
+	setText(box, ".avatar", initial(name))
+	box.Get("style").Call("setProperty", "--hue", hue(id))
+	c.users.Call("append", box)
+	c.boxes[id] = box
+	c.updateCount()
+}
+
+func (c *client) updateCount() {
+	if !c.count.IsNull() {
+		c.count.Set("textContent", len(c.boxes))
+	}
+}
+
+// showMessage appends a `message` event to #log, once per message id (a
+// rejoin replays history the page may already show).
+func (c *client) showMessage(m js.Value) {
+	id := str(m, "msg_id")
+	if id != "" {
+		if c.seen[id] {
+			return
+		}
+		c.seen[id] = true
+		c.seenFIFO = append(c.seenFIFO, id)
+		if len(c.seenFIFO) > maxSeenIDs {
+			delete(c.seen, c.seenFIFO[0])
+			c.seenFIFO = c.seenFIFO[1:]
+		}
+	}
+	kind, who := "message", str(m, "name")
+	if m.Get("me").Truthy() {
+		kind, who = "me", "* "+who
+	}
+	if str(m, "id") == c.selfID {
+		kind += " own"
+	}
+	c.addLine(kind, who, str(m, "text"), str(m, "time"))
+}
+
+// event logs a join, leave or rename.
+func (c *client) event(text string) { c.addLine("event", "", text, "") }
+
+// notice logs the server's words for us.
+func (c *client) notice(text string) { c.addLine("notice", "*", text, "") }
+
+// addLine appends one line to #log from the page's template, keeping the
+// view at the bottom if it was there.
+func (c *client) addLine(kind, who, text, at string) {
+	log := c.log
+	atBottom := log.Get("scrollHeight").Float()-log.Get("scrollTop").Float()-log.Get("clientHeight").Float() < 40
+	line := clone(c.lineTpl)
+	line.Set("className", "line "+kind)
+	setText(line, ".who", who)
+	setText(line, ".text", text)
+	if at != "" {
+		t := line.Call("querySelector", ".at")
+		t.Call("setAttribute", "datetime", at)
+		date := js.Global().Get("Date").New(at)
+		t.Set("textContent", date.Call("toLocaleTimeString", js.ValueOf([]any{}), js.ValueOf(map[string]any{"hour": "2-digit", "minute": "2-digit"})))
+	}
+	log.Call("append", line)
+	for log.Get("childElementCount").Int() > maxLogLines {
+		log.Get("firstElementChild").Call("remove")
+	}
+	if atBottom {
+		log.Set("scrollTop", log.Get("scrollHeight"))
+	}
+}
+
+// initial is the letter shown in a member's avatar.
+func initial(name string) string {
+	for _, r := range name {
+		return strings.ToUpper(string(r))
+	}
+	return "?"
+}
+
+// hue gives each member a stable colour from its id.
+func hue(id string) string {
+	h := uint32(2166136261) // FNV-1a
+	for i := range len(id) {
+		h = (h ^ uint32(id[i])) * 16777619
+	}
+	return strconv.Itoa(int(h % 360))
+}
