@@ -36,7 +36,8 @@ func newClient(doc js.Value) *client {
 }
 
 // start adopts the boxes the server rendered, wires the forms, and joins
-// with the name given while the client was loading, or asks for one.
+// with the name given while the client was loading. The dialog, already
+// shown by the loader, is left alone so typing in it is not disturbed.
 func (c *client) start() {
 	rendered := c.users.Call("querySelectorAll", "[data-user-id]")
 	for i := range rendered.Length() {
@@ -56,7 +57,9 @@ func (c *client) start() {
 		c.join(pending.String())
 		return
 	}
-	c.askName("")
+	if !c.dialog.Get("open").Bool() {
+		c.askName("") // the loader shows the dialog; this is for pages without it
+	}
 }
 
 // askName shows the name dialog, offering the remembered name, with why a

@@ -26,10 +26,7 @@
     const saved = localStorage.getItem("poolchat.name");
     if (saved && !input.value) input.value = saved;
   } catch (_) { /* storage may be off */ }
-  if (dialog.open && typeof dialog.showModal === "function") {
-    dialog.close();
-    dialog.showModal(); // modal: focus stays in the dialog
-  }
+  if (!dialog.open) dialog.showModal(); // modal: focus stays in the dialog
   input.focus();
 
   const fail = (err) => {
