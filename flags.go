@@ -27,6 +27,7 @@ type config struct {
 	maxPerIP       int
 	logFormat      string
 	showVersion    bool
+	devReload      bool // POOLCHAT_DEV: set by `go tool task dev`
 }
 
 // usageError is a mistake on the command line; main exits 2 for it.
@@ -82,6 +83,7 @@ func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (co
 	if envErr != nil {
 		return c, envErr
 	}
+	c.devReload = getenv("POOLCHAT_DEV") != ""
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			printUsage(stdout, fs)
@@ -139,6 +141,7 @@ func newServer(c config, logw io.Writer) (*server.Server, error) {
 		MaxPerIP:       c.maxPerIP,
 		Assets:         assets(),
 		Version:        buildVersion(),
+		DevReload:      c.devReload,
 		Logger:         slog.New(handler),
 	})
 }

@@ -108,12 +108,21 @@ func (b *browser) run(actions ...chromedp.Action) {
 	}
 }
 
-// waitFor waits until a JavaScript expression is true in the page.
+// waitFor waits until a JavaScript expression is true in the page, across
+// a reload of the page.
 func (b *browser) waitFor(what, expr string) {
 	b.t.Helper()
-	var ok bool
-	if err := chromedp.Run(b.ctx, chromedp.Poll(expr, &ok, chromedp.WithPollingTimeout(chattest.Timeout))); err != nil {
-		b.t.Fatalf("waiting for %s (%s): %v", what, expr, err)
+	deadline := time.Now().Add(chattest.Timeout)
+	for {
+		var ok bool
+		err := chromedp.Run(b.ctx, chromedp.Poll(expr, &ok, chromedp.WithPollingTimeout(time.Until(deadline))))
+		if err == nil {
+			return
+		}
+		reloaded := strings.Contains(err.Error(), "navigated") || strings.Contains(err.Error(), "Cannot find context")
+		if !reloaded || time.Now().After(deadline) {
+			b.t.Fatalf("waiting for %s (%s): %v", what, expr, err)
+		}
 	}
 }
 
@@ -323,4 +332,19 @@ func TestPageAsksAgainForATakenName(t *testing.T) {
 		chromedp.WaitVisible("#users [data-self]"),
 	)
 	nc.Expect("* Other joined")
+}
+
+// TestPageDevReload is the `go tool task dev` loop: with DevReload, an open
+// page reloads itself when the server comes back, and rejoins by itself.
+func TestPageDevReload(t *testing.T) {
+	room := startRoom(t, server.Config{DevReload: true})
+	b := newBrowser(t, 1000, 700)
+	joinPage(b, room, "Dev")
+	b.run(chromedp.Evaluate(`window.beforeRestart = true`, nil))
+	room.Stop(t)
+	again := startRoom(t, server.Config{DevReload: true, HTTPAddr: room.HTTPAddr, TCPAddr: room.TCPAddr})
+	b.waitFor("a reloaded page", `window.beforeRestart === undefined && document.querySelector("#users [data-self]") !== null`)
+	if got := again.Server.Pool().Members(); len(got) != 1 || got[0].Name != "Dev" {
+		t.Fatalf("after the reload the pool holds %v", got)
+	}
 }

@@ -25,11 +25,12 @@ func (s *Server) handlePage() http.Handler {
 		}
 		_, port, _ := net.SplitHostPort(s.TCPAddr().String())
 		page := templates.Page{
-			Users:    users,
-			WasmURL:  "/assets/" + wasmAsset,
-			WasmSize: wasmSize,
-			Terminal: "nc " + hostOnly(r.Host) + " " + port,
-			Version:  s.cfg.Version,
+			Users:     users,
+			WasmURL:   "/assets/" + wasmAsset,
+			WasmSize:  wasmSize,
+			Terminal:  "nc " + hostOnly(r.Host) + " " + port,
+			Version:   s.cfg.Version,
+			DevReload: s.cfg.DevReload,
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")

@@ -25,6 +25,7 @@ type Config struct {
 	MaxPerIP       int      // connections at once from one address; 0: no cap
 	Assets         fs.FS    // the browser files, a flat directory (nil: none)
 	Version        string
+	DevReload      bool // pages reload when the server restarts, for `go tool task dev`
 	Logger         *slog.Logger
 
 	OutboxLimit  int           // bytes queued for one member before it is dropped (default 1 MiB)

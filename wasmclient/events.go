@@ -47,6 +47,11 @@ func str(ev js.Value, field string) string {
 func (c *client) handle(ev js.Value) {
 	switch str(ev, "type") {
 	case "welcome":
+		if c.selfID != "" && c.doc.Get("body").Call("hasAttribute", "data-dev-reload").Bool() {
+			c.ws.Call("close", 1000) // leave before the reloaded page rejoins under the same name
+			js.Global().Get("location").Call("reload") // go tool task dev: the server was rebuilt
+			return
+		}
 		c.selfID, c.name = str(ev, "id"), str(ev, "name")
 		storage("setItem", nameKey, c.name)
 		c.retries = 0

@@ -28,6 +28,8 @@
   } catch (_) { /* storage may be off */ }
   if (!dialog.open) dialog.showModal(); // modal: focus stays in the dialog
   input.focus();
+  // go tool task dev reloads the page after each rebuild: rejoin at once.
+  if (document.body.hasAttribute("data-dev-reload") && input.value) form.requestSubmit();
 
   const fail = (err) => {
     status.textContent = "could not load the chat client";
