@@ -48,7 +48,7 @@ func (c *client) handle(ev js.Value) {
 	switch str(ev, "type") {
 	case "welcome":
 		if c.selfID != "" && c.doc.Get("body").Call("hasAttribute", "data-dev-reload").Bool() {
-			c.ws.Call("close", 1000) // leave before the reloaded page rejoins under the same name
+			c.ws.Call("close", 1000)                   // leave before the reloaded page rejoins under the same name
 			js.Global().Get("location").Call("reload") // go tool task dev: the server was rebuilt
 			return
 		}
