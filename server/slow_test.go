@@ -18,11 +18,11 @@ import (
 func TestSlowMemberIsDropped(t *testing.T) {
 	const (
 		senders   = 4
-		perSender = 2000 // 8 MB to each member, more than loopback buffers hold
+		perSender = 1000 // 4 MB to each member, far more than the socket buffers hold
 	)
 	// Senders are held to a pace readers keep up with; only the slow
 	// member falls behind.
-	room := chattest.Start(t, server.Config{Flood: server.FloodLimit{Burst: 100, PerSecond: 800}})
+	room := chattest.Start(t, server.Config{Flood: server.FloodLimit{Burst: 100, PerSecond: 400}})
 	slow := room.Join(t)
 	slow.Conn.SetReadBuffer(4096)
 	clients := make([]*chattest.TCPClient, senders)

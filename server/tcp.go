@@ -7,17 +7,12 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
-	"sync/atomic"
 	"time"
 )
 
-// Timeouts of TCP writes: a member whose socket takes no bytes for this long
-// is gone; one being dropped for not reading gets far less.
-const (
-	tcpWriteTimeout = 10 * time.Second
-	tcpHurryTimeout = 500 * time.Millisecond
-	tcpLingerAfter  = 500 * time.Millisecond // after our last line, the client has this long to close
-)
+// tcpLingerAfter is how long a client has to close after the server's last
+// line before the connection is reset.
+const tcpLingerAfter = 500 * time.Millisecond
 
 // acceptTCP accepts netcat and telnet connections until the listener closes.
 func (s *Server) acceptTCP() {
@@ -67,7 +62,8 @@ func (s *Server) serveTCP(conn *net.TCPConn) {
 	if err != nil {
 		return // closed or refused before joining: never announced
 	}
-	sink := &tcpSink{conn: conn}
+	capSendBuffer(conn)
+	sink := &tcpSink{conn: conn, deadline: writeDeadline{conn: conn}}
 	m := newMember(ViaTCP, addr, sink, s.cfg.OutboxLimit)
 	if r := s.pool.Register(m, ""); r != nil {
 		hangUp(conn, lr, "! "+r.Text)
@@ -158,7 +154,7 @@ func (s *Server) endTCP(m *Member, conn *net.TCPConn, err error) {
 // hangUp sends a last line to a connection that never joined, half-closes
 // it, and waits briefly for the client to close before the caller closes it.
 func hangUp(conn *net.TCPConn, lr *LineReader, last string) {
-	conn.SetWriteDeadline(time.Now().Add(tcpHurryTimeout))
+	conn.SetWriteDeadline(time.Now().Add(hurryTimeout))
 	if _, err := conn.Write(line(last)); err != nil {
 		return
 	}
@@ -174,18 +170,15 @@ func hangUp(conn *net.TCPConn, lr *LineReader, last string) {
 	}
 }
 
-// tcpSink writes a TCP member's outbox to its connection.
+// tcpSink writes a TCP member's outbox to its connection, each batch in
+// one writev.
 type tcpSink struct {
-	conn    *net.TCPConn
-	hurried atomic.Bool
+	conn     *net.TCPConn
+	deadline writeDeadline
 }
 
 func (t *tcpSink) write(batch [][]byte) error {
-	timeout := tcpWriteTimeout
-	if t.hurried.Load() {
-		timeout = tcpHurryTimeout
-	}
-	t.conn.SetWriteDeadline(time.Now().Add(timeout))
+	t.deadline.refresh()
 	bufs := net.Buffers(batch)
 	_, err := bufs.WriteTo(t.conn)
 	return err
@@ -205,10 +198,7 @@ func (t *tcpSink) finish(end ending) {
 	t.conn.SetReadDeadline(time.Now().Add(tcpLingerAfter))
 }
 
-func (t *tcpSink) hurry() {
-	t.hurried.Store(true)
-	t.conn.SetWriteDeadline(time.Now().Add(tcpHurryTimeout))
-}
+func (t *tcpSink) hurry() { t.deadline.hurry() }
 
 func (t *tcpSink) abort() { t.conn.Close() }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -20,9 +21,6 @@ const (
 	// wsMaxBatch is how many bytes of queued events the server packs into
 	// one frame, newline-separated. A single larger event goes alone.
 	wsMaxBatch = 64 << 10
-	// wsWriteTimeout and wsHurryTimeout match their TCP twins.
-	wsWriteTimeout = 10 * time.Second
-	wsHurryTimeout = 500 * time.Millisecond
 )
 
 // wireInbound is any frame a client sends: `got_a_new_user` with a name, or
@@ -44,6 +42,10 @@ func (s *Server) handleWS() http.Handler {
 			return
 		}
 		defer s.gate.release(ip)
+		raw := netConnOf(r.Context())
+		if raw != nil {
+			capSendBuffer(raw)
+		}
 		conn, err := websocket.Accept(w, r, accept)
 		if err != nil {
 			s.log.Info("refused", "via", ViaWeb, "addr", r.RemoteAddr, "reason", err.Error())
@@ -56,16 +58,16 @@ func (s *Server) handleWS() http.Handler {
 		}
 		defer s.conns.done(closer)
 		defer s.contain(r.RemoteAddr)
-		s.serveWS(conn, r.RemoteAddr)
+		s.serveWS(conn, raw, r.RemoteAddr)
 	})
 }
 
 // serveWS reads one browser member's frames until the connection ends. The
 // first accepted frame must be `got_a_new_user`; refused names may be
 // retried.
-func (s *Server) serveWS(conn *websocket.Conn, addr string) {
+func (s *Server) serveWS(conn *websocket.Conn, raw net.Conn, addr string) {
 	conn.SetReadLimit(wsReadLimit)
-	m := newMember(ViaWeb, addr, newWSSink(conn), s.cfg.OutboxLimit)
+	m := newMember(ViaWeb, addr, &wsSink{conn: conn, deadline: writeDeadline{conn: raw}}, s.cfg.OutboxLimit)
 	stopPings := s.keepAlive(conn)
 	defer func() {
 		stopPings()
@@ -140,16 +142,11 @@ func (s *Server) keepAlive(conn *websocket.Conn) (stop func()) {
 }
 
 // wsSink writes a browser member's outbox: queued events packed into as few
-// frames as possible.
+// frames as possible. Write timeouts are deadlines on the socket under the
+// WebSocket, which cost far less per write than a context.
 type wsSink struct {
-	conn   *websocket.Conn
-	ctx    context.Context // cancelled to give up on a member being dropped
-	cancel context.CancelFunc
-}
-
-func newWSSink(conn *websocket.Conn) *wsSink {
-	ctx, cancel := context.WithCancel(context.Background())
-	return &wsSink{conn: conn, ctx: ctx, cancel: cancel}
+	conn     *websocket.Conn
+	deadline writeDeadline
 }
 
 // batchBuffers holds the buffers that join events into one frame, so idle
@@ -157,6 +154,7 @@ func newWSSink(conn *websocket.Conn) *wsSink {
 var batchBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 func (w *wsSink) write(batch [][]byte) error {
+	w.deadline.refresh()
 	for len(batch) > 0 {
 		frame, n := batch[0], 1
 		var buf *[]byte
@@ -168,9 +166,7 @@ func (w *wsSink) write(batch [][]byte) error {
 			}
 			*buf, frame = b, b
 		}
-		ctx, cancel := context.WithTimeout(w.ctx, wsWriteTimeout)
-		err := w.conn.Write(ctx, websocket.MessageText, frame)
-		cancel()
+		err := w.conn.Write(context.Background(), websocket.MessageText, frame)
 		if buf != nil {
 			batchBuffers.Put(buf)
 		}
@@ -183,7 +179,6 @@ func (w *wsSink) write(batch [][]byte) error {
 }
 
 func (w *wsSink) finish(end ending) {
-	defer w.cancel()
 	if end.line == "" {
 		w.conn.CloseNow()
 		return
@@ -191,12 +186,9 @@ func (w *wsSink) finish(end ending) {
 	w.conn.Close(websocket.StatusCode(end.status), end.reason)
 }
 
-func (w *wsSink) hurry() { time.AfterFunc(wsHurryTimeout, w.cancel) }
+func (w *wsSink) hurry() { w.deadline.hurry() }
 
-func (w *wsSink) abort() {
-	w.cancel()
-	w.conn.CloseNow()
-}
+func (w *wsSink) abort() { w.conn.CloseNow() }
 
 // wsCloser lets the connection tracker cut a WebSocket.
 type wsCloser struct{ conn *websocket.Conn }

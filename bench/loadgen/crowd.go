@@ -1,0 +1,214 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// maxSenders bounds the sender numbers a receiver tracks.
+const maxSenders = 2000
+
+// crowd is a set of connected members with their receivers.
+type crowd struct {
+	srv     *serverProc
+	members []*member // TCP first, then WebSocket
+	readers []*receiver
+	slow    []*member // TCP members that never read
+}
+
+// connect joins tcpN TCP and webN WebSocket members, plus slow TCP members
+// that never read, and waits until the server counts them all.
+func connect(srv *serverProc, tcpN, webN, slowN int) (*crowd, error) {
+	c := &crowd{srv: srv}
+	total := tcpN + webN
+	c.members = make([]*member, total)
+	c.readers = make([]*receiver, total)
+	errs := make(chan error, total+slowN)
+	sem := make(chan struct{}, 64)
+	var wg sync.WaitGroup
+	var slowMu sync.Mutex
+	for i := range total + slowN {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			rec := newReceiver(maxSenders, 0)
+			var m *member
+			var err error
+			switch {
+			case i < tcpN:
+				m, err = dialTCP(srv.tcpAddr, i, rec, true)
+			case i < total:
+				m, err = dialWS(srv.httpAddr, i, rec)
+			default:
+				m, err = dialTCP(srv.tcpAddr, i, rec, false)
+			}
+			if err != nil {
+				errs <- err
+				return
+			}
+			if i < total {
+				c.members[i], c.readers[i] = m, rec
+			} else {
+				slowMu.Lock()
+				c.slow = append(c.slow, m)
+				slowMu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		c.close()
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	if err := waitMembers(srv, total+slowN, 60*time.Second); err != nil {
+		c.close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// waitMembers polls /healthz until the server counts n members.
+func waitMembers(srv *serverProc, n int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		got, err := members(srv)
+		if err == nil && got == n {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the server counts %d members, want %d (%v)", got, n, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func members(srv *serverProc) (int, error) {
+	resp, err := http.Get("http://" + srv.httpAddr + "/healthz")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var h struct{ Members int }
+	err = json.NewDecoder(resp.Body).Decode(&h)
+	return h.Members, err
+}
+
+func (c *crowd) close() {
+	for _, m := range append(c.members, c.slow...) {
+		if m != nil {
+			m.close()
+		}
+	}
+}
+
+// senderMember spreads senders evenly over the readers, so both
+// transports send.
+func (c *crowd) senderMember(k, senders int) *member {
+	return c.members[k*len(c.readers)/senders]
+}
+
+// runResult is what one paced run measured.
+type runResult struct {
+	Senders    int     `json:"senders"`
+	Seconds    float64 `json:"seconds"`
+	Sent       int64   `json:"sent"`
+	Delivered  int64   `json:"delivered"`
+	PerSecond  float64 `json:"deliveries_per_second"`
+	P50ms      float64 `json:"p50_ms"`
+	P99ms      float64 `json:"p99_ms"`
+	Maxms      float64 `json:"max_ms"`
+	Lost       int64   `json:"lost"`
+	OutOfOrder int64   `json:"out_of_order"`
+	CPU        float64 `json:"server_cpu_percent"`
+	LoadCPU    float64 `json:"loadgen_cpu_percent"`
+	RSSMiB     float64 `json:"server_rss_mib"`
+}
+
+// run has senders members each send rate messages a second of textLen
+// bytes for d, then waits for every delivery and measures.
+func (c *crowd) run(senders int, rate float64, textLen int, d time.Duration) runResult {
+	for _, r := range c.readers {
+		r.reset(maxSenders)
+	}
+	before, selfBefore := mustSample(c.srv), selfCPU()
+	start := time.Now()
+	period := time.Duration(float64(time.Second) / rate)
+	sent := make([]int64, senders)
+	var wg sync.WaitGroup
+	for k := range senders {
+		m := c.senderMember(k, senders)
+		wg.Go(func() {
+			time.Sleep(period * time.Duration(k) / time.Duration(senders)) // spread the senders over a period
+			tick := time.NewTicker(period)
+			defer tick.Stop()
+			for seq := 0; time.Since(start) < d; seq++ {
+				if m.say(benchText(k, seq, textLen)) != nil {
+					return
+				}
+				sent[k]++
+				<-tick.C
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	var total int64
+	for _, n := range sent {
+		total += n
+	}
+	want := total * int64(len(c.readers))
+	deadline := time.Now().Add(10 * time.Second)
+	for c.delivered() < want && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	after := mustSample(c.srv)
+	res := runResult{Senders: senders, Seconds: elapsed.Seconds(), Sent: total, CPU: cpuPercent(before, after), RSSMiB: float64(after.rss) / (1 << 20)}
+	res.LoadCPU = 100 * float64(selfCPU()-selfBefore) / float64(after.at.Sub(before.at))
+	var h histogram
+	for _, r := range c.readers {
+		r.mu.Lock()
+		res.Delivered += r.got
+		res.OutOfOrder += r.dups
+		res.Lost += total - r.got
+		h.merge(&r.hist)
+		r.mu.Unlock()
+	}
+	res.PerSecond = float64(res.Delivered) / elapsed.Seconds()
+	res.P50ms, res.P99ms, res.Maxms = ms(h.quantile(0.50)), ms(h.quantile(0.99)), ms(time.Duration(h.max))
+	return res
+}
+
+func (c *crowd) delivered() int64 {
+	var n int64
+	for _, r := range c.readers {
+		r.mu.Lock()
+		n += r.got
+		r.mu.Unlock()
+	}
+	return n
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// benchText is "~b SENDER SEQ UNIXNANO " padded with x to n bytes.
+func benchText(sender, seq, n int) string {
+	var b strings.Builder
+	b.Grow(n)
+	b.WriteString("~b ")
+	b.WriteString(strconv.Itoa(sender))
+	b.WriteByte(' ')
+	b.WriteString(strconv.Itoa(seq))
+	b.WriteByte(' ')
+	b.WriteString(strconv.FormatInt(time.Now().UnixNano(), 10))
+	b.WriteByte(' ')
+	for b.Len() < n {
+		b.WriteByte('x')
+	}
+	return b.String()
+}

@@ -1,0 +1,183 @@
+// Command loadgen is poolchat's load benchmark (SPEC §8): it starts the
+// real binary, drives it over loopback with TCP and WebSocket members from
+// this separate process, and writes results.md and results.json.
+//
+// `go tool task bench` builds both and runs every scenario; -quick runs
+// them at smoke-test sizes.
+//
+// Usage: loadgen -server bin/poolchat [-quick] [-only 1,3] [-out bench]
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// results is everything one benchmark run measured.
+type results struct {
+	Date       string       `json:"date"`
+	Machine    string       `json:"machine"`
+	Quick      bool         `json:"quick"`
+	FanOut     *runResult   `json:"fanout,omitempty"`
+	Saturation []runResult  `json:"saturation,omitempty"`
+	IdleTCP    *idleResult  `json:"idle_tcp,omitempty"`
+	IdleWeb    *idleResult  `json:"idle_web,omitempty"`
+	Storm      *stormResult `json:"join_storm,omitempty"`
+	Slow       *runResult   `json:"slow_members,omitempty"`
+	Page       *pageResult  `json:"page,omitempty"`
+	Errors     []string     `json:"errors,omitempty"`
+}
+
+func main() {
+	bin := flag.String("server", "bin/poolchat", "the poolchat binary to benchmark")
+	out := flag.String("out", "bench", "directory for results.md and results.json")
+	assets := flag.String("assets", "web/assets", "the built browser files, for their sizes")
+	quick := flag.Bool("quick", false, "run every scenario at smoke-test sizes")
+	only := flag.String("only", "1,2,3,4,5,6", "scenarios to run, comma-separated")
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "have the server write a CPU profile to this `file`")
+	flag.Parse()
+	res, runErr := runAll(*bin, *assets, *quick, *only)
+	if err := write(*out, res); err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(1)
+	}
+	if runErr != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", runErr)
+		os.Exit(1)
+	}
+}
+
+func runAll(bin, assets string, quick bool, only string) (*results, error) {
+	sz := fullSizes
+	if quick {
+		sz = quickSizes
+	}
+	want := map[string]bool{}
+	for _, s := range strings.Split(only, ",") {
+		want[strings.TrimSpace(s)] = true
+	}
+	res := &results{Date: time.Now().UTC().Format(time.RFC3339), Machine: fmt.Sprintf("%s/%s, %d CPUs", runtime.GOOS, runtime.GOARCH, runtime.NumCPU()), Quick: quick}
+	// A failed scenario is reported and the others still run.
+	step := func(name string, f func() error) error {
+		fmt.Fprintf(os.Stderr, "loadgen: %s…\n", name)
+		start := time.Now()
+		err := f()
+		fmt.Fprintf(os.Stderr, "loadgen: %s done in %v\n", name, time.Since(start).Round(time.Millisecond))
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "loadgen: %s: %v\n", name, err)
+			res.Errors = append(res.Errors, name+": "+err.Error())
+		}
+		return nil
+	}
+	if want["1"] {
+		if err := step("1 fan-out", func() error { r, err := fanout(bin, sz, 0); res.FanOut = &r; return err }); err != nil {
+			return res, err
+		}
+	}
+	if want["2"] {
+		if err := step("2 saturation", func() error { r, err := saturation(bin, sz); res.Saturation = r; return err }); err != nil {
+			return res, err
+		}
+	}
+	if want["3"] {
+		if err := step("3 idle memory", func() error {
+			t, err := idleMemory(bin, sz.Idle, false)
+			if err != nil {
+				return err
+			}
+			w, err := idleMemory(bin, sz.Idle, true)
+			res.IdleTCP, res.IdleWeb = &t, &w
+			return err
+		}); err != nil {
+			return res, err
+		}
+	}
+	if want["4"] {
+		if err := step("4 join storm", func() error { r, err := joinStorm(bin, sz.Storm); res.Storm = &r; return err }); err != nil {
+			return res, err
+		}
+	}
+	if want["5"] {
+		if err := step("5 slow members", func() error { r, err := fanout(bin, sz, sz.Slow); res.Slow = &r; return err }); err != nil {
+			return res, err
+		}
+	}
+	if want["6"] {
+		chromium, _ := exec.LookPath("chromium")
+		if err := step("6 page", func() error { r, err := page(bin, assets, chromium); res.Page = &r; return err }); err != nil {
+			return res, err
+		}
+	}
+	if len(res.Errors) > 0 {
+		return res, fmt.Errorf("%d scenarios failed: %s", len(res.Errors), strings.Join(res.Errors, "; "))
+	}
+	return res, nil
+}
+
+// write saves results.json and the results.md table.
+func write(dir string, r *results) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	js, _ := json.MarshalIndent(r, "", "  ")
+	if err := os.WriteFile(filepath.Join(dir, "results.json"), append(js, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "results.md"), []byte(markdown(r)), 0o644)
+}
+
+func markdown(r *results) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# poolchat benchmark\n\n%s, %s%s. Server and load generator share the machine, over loopback.\n\n", r.Date, r.Machine, map[bool]string{true: ", quick sizes", false: ""}[r.Quick])
+	b.WriteString("| # | scenario | result | target |\n|---|---|---|---|\n")
+	run := func(x *runResult) string {
+		return fmt.Sprintf("%.0f deliveries/s, p50 %.2f ms, p99 %.2f ms, max %.1f ms, lost %d, out of order %d, server CPU %.0f%% (load generator %.0f%%), RSS %.0f MiB",
+			x.PerSecond, x.P50ms, x.P99ms, x.Maxms, x.Lost, x.OutOfOrder, x.CPU, x.LoadCPU, x.RSSMiB)
+	}
+	if x := r.FanOut; x != nil {
+		fmt.Fprintf(&b, "| 1 | fan-out, %d senders at 4/s | %s | 0 lost, 0 out of order, p99 ≤ 10 ms |\n", x.Senders, run(x))
+	}
+	if len(r.Saturation) > 0 {
+		best := -1
+		for i, s := range r.Saturation {
+			if s.P99ms <= 100 && s.Lost == 0 {
+				best = i
+			}
+		}
+		var steps []string
+		for _, s := range r.Saturation {
+			steps = append(steps, fmt.Sprintf("%d→%.0f/s p99 %.0f ms", s.Senders, s.PerSecond, s.P99ms))
+		}
+		result := "no step within p99 ≤ 100 ms"
+		if best >= 0 {
+			s := r.Saturation[best]
+			result = fmt.Sprintf("%.0f deliveries/s at %d senders (p99 %.1f ms)", s.PerSecond, s.Senders, s.P99ms)
+		}
+		fmt.Fprintf(&b, "| 2 | saturation | %s; steps: %s | ≥ 1,000,000 deliveries/s |\n", result, strings.Join(steps, ", "))
+	}
+	if r.IdleTCP != nil && r.IdleWeb != nil {
+		fmt.Fprintf(&b, "| 3 | idle memory, %d members | TCP %.1f KB/member, WebSocket %.1f KB/member (base RSS %.0f MiB) | ≤ 8 KB TCP, ≤ 16 KB WebSocket |\n",
+			r.IdleTCP.Members, r.IdleTCP.BytesPerMember/1000, r.IdleWeb.BytesPerMember/1000, r.IdleTCP.BaseMiB)
+	}
+	if x := r.Storm; x != nil {
+		fmt.Fprintf(&b, "| 4 | join storm, %d at once | every roster complete in %.2f s; snapshots first: %v | < 2 s, snapshots first |\n", x.Members, x.Seconds, x.SnapshotFirst)
+	}
+	if x := r.Slow; x != nil {
+		fmt.Fprintf(&b, "| 5 | fan-out plus slow members | %s; slow members dropped | p99 within 10%% of #1 |\n", run(x))
+	}
+	if x := r.Page; x != nil {
+		fmt.Fprintf(&b, "| 6 | the page | wasm %d B raw, %d B gzip, %d B brotli; page total %d B brotli; name dialog usable at %.0f ms, client running at %.0f ms | ≤ 500 KB brotli, ≤ 1 s |\n",
+			x.WasmRaw, x.WasmGzip, x.WasmBrotli, x.TotalBrotli, x.DialogMs, x.ClientMs)
+	}
+	for _, e := range r.Errors {
+		fmt.Fprintf(&b, "\nFailed: %s\n", e)
+	}
+	return b.String()
+}

@@ -1,0 +1,245 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// sizes are the scenario sizes: the issue's, or a quick smoke run's.
+type sizes struct {
+	TCP, Web    int
+	Senders     int
+	Rate        float64
+	TextLen     int
+	Duration    time.Duration
+	Steps       []int // senders for the saturation steps
+	Idle        int   // members per transport for the idle-memory run
+	Storm       int
+	Slow        int
+	StepSeconds time.Duration
+}
+
+var fullSizes = sizes{
+	TCP: 500, Web: 500, Senders: 25, Rate: 4, TextLen: 64, Duration: 20 * time.Second,
+	Steps: []int{25, 50, 100, 150, 200, 250, 300, 400, 500, 700, 1000}, StepSeconds: 10 * time.Second,
+	Idle: 10000, Storm: 1000, Slow: 10,
+}
+
+var quickSizes = sizes{
+	TCP: 10, Web: 10, Senders: 5, Rate: 4, TextLen: 64, Duration: 2 * time.Second,
+	Steps: []int{5, 10}, StepSeconds: 2 * time.Second,
+	Idle: 50, Storm: 20, Slow: 2,
+}
+
+// fanout is scenario 1 (and, with slow members, scenario 5).
+func fanout(bin string, sz sizes, slow int) (runResult, error) {
+	srv, err := startServer(bin)
+	if err != nil {
+		return runResult{}, err
+	}
+	defer srv.stop()
+	c, err := connect(srv, sz.TCP, sz.Web, slow)
+	if err != nil {
+		return runResult{}, err
+	}
+	defer c.close()
+	res := c.run(sz.Senders, sz.Rate, sz.TextLen, sz.Duration)
+	if slow > 0 && sz.Duration >= 15*time.Second {
+		// Every slow member must have been dropped by now: a write that
+		// makes no progress for 10 s ends its connection. (A smoke run is
+		// too short for that.)
+		if err := waitMembers(srv, sz.TCP+sz.Web, 10*time.Second); err != nil {
+			return res, fmt.Errorf("slow members not dropped: %w", err)
+		}
+	}
+	return res, nil
+}
+
+// saturation is scenario 2: more senders step by step, until p99 passes
+// 100 ms or something is lost.
+func saturation(bin string, sz sizes) ([]runResult, error) {
+	srv, err := startServer(bin)
+	if err != nil {
+		return nil, err
+	}
+	defer srv.stop()
+	c, err := connect(srv, sz.TCP, sz.Web, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer c.close()
+	var steps []runResult
+	for _, senders := range sz.Steps {
+		if senders > sz.TCP+sz.Web {
+			break
+		}
+		r := c.run(senders, sz.Rate, sz.TextLen, sz.StepSeconds)
+		steps = append(steps, r)
+		fmt.Fprintf(os.Stderr, "  saturation: %d senders: %.0f deliveries/s, p99 %.1f ms, lost %d\n", senders, r.PerSecond, r.P99ms, r.Lost)
+		if r.P99ms > 100 || r.Lost > 0 {
+			break
+		}
+	}
+	return steps, nil
+}
+
+// idleResult is scenario 3's measure for one transport.
+type idleResult struct {
+	Members        int     `json:"members"`
+	BaseMiB        float64 `json:"base_rss_mib"`
+	RSSMiB         float64 `json:"rss_mib"`
+	BytesPerMember float64 `json:"bytes_per_member"`
+}
+
+// idleMemory is scenario 3 for one transport: n idle members.
+func idleMemory(bin string, n int, web bool) (idleResult, error) {
+	srv, err := startServer(bin)
+	if err != nil {
+		return idleResult{}, err
+	}
+	defer srv.stop()
+	time.Sleep(time.Second)
+	base := mustSample(srv)
+	tcpN, webN := n, 0
+	if web {
+		tcpN, webN = 0, n
+	}
+	c, err := connect(srv, tcpN, webN, 0)
+	if err != nil {
+		return idleResult{}, err
+	}
+	defer c.close()
+	time.Sleep(3 * time.Second) // let the join announcements drain
+	after := mustSample(srv)
+	return idleResult{
+		Members: n, BaseMiB: float64(base.rss) / (1 << 20), RSSMiB: float64(after.rss) / (1 << 20),
+		BytesPerMember: float64(after.rss-base.rss) / float64(n),
+	}, nil
+}
+
+// stormResult is scenario 4's measure.
+type stormResult struct {
+	Members       int     `json:"members"`
+	Seconds       float64 `json:"seconds_until_every_roster_complete"`
+	SnapshotFirst bool    `json:"every_snapshot_before_live_events"`
+}
+
+// joinStorm is scenario 4: n members (half TCP, half WebSocket) join at
+// once; it times until every one knows all n.
+func joinStorm(bin string, n int) (stormResult, error) {
+	srv, err := startServer(bin)
+	if err != nil {
+		return stormResult{}, err
+	}
+	defer srv.stop()
+	recs := make([]*receiver, n)
+	ms := make([]*member, n)
+	errs := make(chan error, n)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := range n {
+		recs[i] = newReceiver(1, n)
+		wg.Go(func() {
+			var err error
+			if i%2 == 0 {
+				ms[i], err = dialTCP(srv.tcpAddr, i, recs[i], true)
+			} else {
+				ms[i], err = dialWS(srv.httpAddr, i, recs[i])
+			}
+			if err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	defer func() {
+		for _, m := range ms {
+			if m != nil {
+				m.close()
+			}
+		}
+	}()
+	close(errs)
+	if err := <-errs; err != nil {
+		return stormResult{}, err
+	}
+	timeout := time.After(60 * time.Second)
+	for _, r := range recs {
+		select {
+		case <-r.full:
+		case <-timeout:
+			return stormResult{}, errors.New("join storm: rosters incomplete after 60s")
+		}
+	}
+	res := stormResult{Members: n, Seconds: time.Since(start).Seconds(), SnapshotFirst: true}
+	for _, r := range recs {
+		r.mu.Lock()
+		res.SnapshotFirst = res.SnapshotFirst && !r.badSnap
+		r.mu.Unlock()
+	}
+	return res, nil
+}
+
+// pageResult is scenario 6's measure.
+type pageResult struct {
+	WasmRaw      int64   `json:"wasm_raw_bytes"`
+	WasmGzip     int64   `json:"wasm_gzip_bytes"`
+	WasmBrotli   int64   `json:"wasm_brotli_bytes"`
+	TotalBrotli  int64   `json:"page_total_brotli_bytes"`
+	DialogMs     float64 `json:"ms_to_usable_name_dialog"`
+	ClientMs     float64 `json:"ms_to_running_wasm_client"`
+	BrowserError string  `json:"browser_error,omitempty"`
+}
+
+// page is scenario 6: what a browser downloads, and how soon the name
+// dialog is usable in headless Chromium.
+func page(bin, assets, chromium string) (pageResult, error) {
+	var res pageResult
+	size := func(name string) int64 {
+		fi, err := os.Stat(filepath.Join(assets, name))
+		if err != nil {
+			return 0
+		}
+		return fi.Size()
+	}
+	res.WasmRaw, res.WasmGzip, res.WasmBrotli = size("poolchat.wasm"), size("poolchat.wasm.gz"), size("poolchat.wasm.br")
+	for _, f := range []string{"poolchat.wasm.br", "wasm_exec.js.br", "app.js.br", "style.css.br"} {
+		res.TotalBrotli += size(f)
+	}
+	if chromium == "" {
+		res.BrowserError = "no chromium"
+		return res, nil
+	}
+	srv, err := startServer(bin)
+	if err != nil {
+		return res, err
+	}
+	defer srv.stop()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox,
+		chromedp.Flag("disable-gpu", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true))
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	ctx, cancel := chromedp.NewContext(alloc, chromedp.WithErrorf(func(string, ...any) {}))
+	defer cancel()
+	ctx, cancelT := context.WithTimeout(ctx, time.Minute)
+	defer cancelT()
+	if err := chromedp.Run(ctx, chromedp.Navigate("about:blank")); err != nil { // start the browser first
+		return res, err
+	}
+	var dialog, client float64
+	err = chromedp.Run(ctx,
+		chromedp.Navigate("http://"+srv.httpAddr+"/"),
+		chromedp.Poll(`document.getElementById("name-dialog").open && document.activeElement.id === "name" && performance.now()`, &dialog),
+		chromedp.Poll(`document.getElementById("loading").hidden && performance.now()`, &client),
+	)
+	res.DialogMs, res.ClientMs = dialog, client
+	return res, err
+}

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// cpuProfile, when set (-cpuprofile), is where each started server writes
+// its CPU profile; the last scenario's wins.
+var cpuProfile string
+
+// serverProc is a poolchat binary started for one scenario.
+type serverProc struct {
+	cmd      *exec.Cmd
+	tcpAddr  string
+	httpAddr string
+}
+
+// startServer runs the binary on loopback port-0 addresses with the limits
+// a benchmark needs lifted, and reads the addresses it printed.
+func startServer(bin string, extra ...string) (*serverProc, error) {
+	args := append([]string{
+		"--http-addr", "127.0.0.1:0", "--tcp-addr", "127.0.0.1:0",
+		"--max-clients", "30000", "--max-per-ip", "0", "--history", "0",
+		"--log-format", "json",
+	}, extra...)
+	cmd := exec.Command(bin, args...)
+	cmd.Stderr = io.Discard
+	if cpuProfile != "" {
+		cmd.Env = append(os.Environ(), "POOLCHAT_CPUPROFILE="+cpuProfile)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	s := &serverProc{cmd: cmd}
+	lines := bufio.NewScanner(out)
+	for (s.tcpAddr == "" || s.httpAddr == "") && lines.Scan() {
+		l := lines.Text()
+		if rest, ok := strings.CutPrefix(l, "web  http://"); ok {
+			s.httpAddr = rest
+		}
+		if rest, ok := strings.CutPrefix(l, "tcp  nc "); ok {
+			host, port, _ := strings.Cut(rest, " ")
+			s.tcpAddr = net.JoinHostPort(host, port)
+		}
+	}
+	if s.tcpAddr == "" || s.httpAddr == "" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, errors.New("the server did not print its addresses")
+	}
+	go io.Copy(io.Discard, out)
+	return s, nil
+}
+
+// stop sends SIGTERM and waits for the exit.
+func (s *serverProc) stop() error {
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- s.cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(10 * time.Second):
+		s.cmd.Process.Kill()
+		return errors.New("the server did not stop within 10s")
+	}
+}
+
+// procSample is the server's CPU time and resident memory at one moment.
+type procSample struct {
+	at  time.Time
+	cpu time.Duration // user + system
+	rss int64         // bytes
+}
+
+// clockTick is the kernel's USER_HZ, 100 on Linux.
+const clockTick = 100
+
+func (s *serverProc) sample() (procSample, error) {
+	pid := strconv.Itoa(s.cmd.Process.Pid)
+	stat, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return procSample{}, err
+	}
+	// Fields after the command name, which is in parentheses.
+	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
+	utime, _ := strconv.ParseInt(fields[11], 10, 64)
+	stime, _ := strconv.ParseInt(fields[12], 10, 64)
+	status, err := os.ReadFile("/proc/" + pid + "/status")
+	if err != nil {
+		return procSample{}, err
+	}
+	var rss int64
+	for _, l := range strings.Split(string(status), "\n") {
+		if rest, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			rss = kb << 10
+		}
+	}
+	return procSample{at: time.Now(), cpu: time.Duration(utime+stime) * time.Second / clockTick, rss: rss}, nil
+}
+
+// selfCPU is the load generator's own CPU time so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// cpuPercent is the server's CPU use between two samples, in percent of
+// one core.
+func cpuPercent(a, b procSample) float64 {
+	return 100 * float64(b.cpu-a.cpu) / float64(b.at.Sub(a.at))
+}
+
+func mustSample(s *serverProc) procSample {
+	p, err := s.sample()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen: sample:", err)
+	}
+	return p
+}

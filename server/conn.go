@@ -1,0 +1,77 @@
+package server
+
+import (
+	"context"
+	"net"
+	"sync"
+	"time"
+)
+
+// Write timeouts, on both transports: a member whose socket takes no bytes
+// for writeTimeout is gone; one being dropped for not reading gets
+// hurryTimeout to take its last words.
+const (
+	writeTimeout = 10 * time.Second
+	hurryTimeout = 500 * time.Millisecond
+)
+
+// writeDeadline keeps a connection's write deadline about writeTimeout
+// ahead. It moves the deadline only when half of it has passed, so a busy
+// member does not pay for a timer update on every write.
+type writeDeadline struct {
+	conn    net.Conn // nil: no deadlines
+	mu      sync.Mutex
+	set     time.Time // when the deadline was last moved
+	hurried bool
+}
+
+// refresh is called before each write.
+func (d *writeDeadline) refresh() {
+	if d.conn == nil {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if now := time.Now(); !d.hurried && now.Sub(d.set) > writeTimeout/2 {
+		d.conn.SetWriteDeadline(now.Add(writeTimeout))
+		d.set = now
+	}
+}
+
+// hurry makes pending and later writes give up within hurryTimeout.
+func (d *writeDeadline) hurry() {
+	if d.conn == nil {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.hurried = true
+	d.conn.SetWriteDeadline(time.Now().Add(hurryTimeout))
+}
+
+// sendBuffer caps the kernel's send buffer of each member's socket. Chat
+// needs little of it, and the cap keeps a member that stops reading from
+// hiding megabytes in the kernel: its writes block sooner, and it is
+// dropped after tcpWriteTimeout instead of never.
+const sendBuffer = 32 << 10
+
+// capSendBuffer applies sendBuffer to a connection, if it is TCP.
+func capSendBuffer(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetWriteBuffer(sendBuffer)
+	}
+}
+
+type netConnKey struct{}
+
+// withNetConn records an HTTP connection in its requests' context, so the
+// WebSocket handler can reach the socket under the upgrade.
+func withNetConn(ctx context.Context, c net.Conn) context.Context {
+	return context.WithValue(ctx, netConnKey{}, c)
+}
+
+// netConnOf returns the connection withNetConn recorded, or nil.
+func netConnOf(ctx context.Context) net.Conn {
+	c, _ := ctx.Value(netConnKey{}).(net.Conn)
+	return c
+}
