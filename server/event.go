@@ -38,10 +38,6 @@ type (
 		Name string    `json:"name"`
 		Via  Transport `json:"via"`
 	}
-	wireExistingUsers struct {
-		Type  string     `json:"type"`
-		Users []wireUser `json:"users"`
-	}
 	wireNewUser struct {
 		Type        string    `json:"type"`
 		ID          string    `json:"id"`
@@ -111,17 +107,28 @@ func welcomeFrame(m *Member) frame {
 
 // rosterFrame lists the members in join order: the `* online now` line and
 // the `existing_users` event.
+// Each member's entry is encoded once, when it is named, so a roster of
+// thousands costs copies, not encodings.
 func rosterFrame(members []*Member) frame {
-	names := make([]string, len(members))
-	users := make([]wireUser, len(members))
+	tcp := make([]byte, 0, 32+len(members)*16)
+	tcp = append(tcp, "* online now ("...)
+	tcp = append(strconv.AppendInt(tcp, int64(len(members)), 10), "): "...)
+	web := make([]byte, 0, 40+len(members)*64)
+	web = append(web, `{"type":"existing_users","users":[`...)
 	for i, m := range members {
-		names[i] = m.name
-		users[i] = wireUser{ID: m.id, Name: m.name, Via: m.via}
+		if i > 0 {
+			tcp = append(tcp, ", "...)
+			web = append(web, ',')
+		}
+		tcp = append(tcp, m.name...)
+		web = append(web, m.entry...)
 	}
-	return frame{
-		tcp: line("* online now (", strconv.Itoa(len(members)), "): ", strings.Join(names, ", ")),
-		web: mustJSON(wireExistingUsers{Type: "existing_users", Users: users}),
-	}
+	return frame{tcp: append(tcp, '\r', '\n'), web: append(web, "]}"...)}
+}
+
+// rosterEntry is a member's object in `existing_users`.
+func rosterEntry(m *Member) []byte {
+	return mustJSON(wireUser{ID: m.id, Name: m.name, Via: m.via})
 }
 
 // historyFrame replays earlier messages: their own lines on TCP, one

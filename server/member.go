@@ -17,7 +17,14 @@ type Member struct {
 	// Owned by the pool goroutine.
 	name   string
 	key    string // comparison key of name, see checkName
+	entry  []byte // this member in existing_users, see rosterEntry
 	joined bool
+}
+
+// setName names a member that has its id. Pool goroutine only.
+func (m *Member) setName(name, key string) {
+	m.name, m.key = name, key
+	m.entry = rosterEntry(m)
 }
 
 func newMember(via Transport, addr string, s sink, outboxLimit int) *Member {

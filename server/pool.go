@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -34,6 +35,10 @@ type ClientPool struct {
 	order   []*Member          // joined members in join order
 	history *history
 	closed  bool // shutting down: nobody else may join
+
+	// Member counts by transport, written by the pool goroutine and read
+	// without waiting for it, so /healthz answers even when the pool is busy.
+	webCount, tcpCount atomic.Int64
 }
 
 // NewClientPool returns an empty pool that replays the last historySize
@@ -144,6 +149,8 @@ func (p *ClientPool) Shutdown() {
 			m.joined = false
 			m.out.close(endShutdown)
 		}
+		p.webCount.Store(0)
+		p.tcpCount.Store(0)
 		p.log.Info("pool closed", "members", len(p.order))
 		p.order = nil
 		clear(p.pool)
@@ -151,18 +158,19 @@ func (p *ClientPool) Shutdown() {
 	})
 }
 
-// Counts reports how many members are in the pool, by transport.
+// Counts reports how many members are in the pool, by transport. It does
+// not wait for the pool goroutine.
 func (p *ClientPool) Counts() (web, tcp int) {
-	p.call(func() {
-		for _, m := range p.order {
-			if m.via == ViaWeb {
-				web++
-			} else {
-				tcp++
-			}
-		}
-	})
-	return web, tcp
+	return int(p.webCount.Load()), int(p.tcpCount.Load())
+}
+
+// count adjusts the member counts by delta for m's transport.
+func (p *ClientPool) count(m *Member, delta int64) {
+	if m.via == ViaWeb {
+		p.webCount.Add(delta)
+	} else {
+		p.tcpCount.Add(delta)
+	}
 }
 
 // Members returns who is in the pool, in join order.
@@ -193,22 +201,24 @@ func (p *ClientPool) register(m *Member, name string) *Refusal {
 	if m.joined {
 		return refuse(CodeBadRequest, "you have already joined")
 	}
+	display, key := "", ""
 	if name == "" {
-		m.name = p.guestName()
-		m.key = m.name
+		display = p.guestName()
+		key = display
 	} else {
-		display, key, r := p.checkNewName(m, name)
-		if r != nil {
+		var r *Refusal
+		if display, key, r = p.checkNewName(m, name); r != nil {
 			p.log.Info("join refused", "via", m.via, "addr", m.addr, "code", r.Code)
 			return r
 		}
-		m.name, m.key = display, key
 	}
 	m.id = p.newID()
+	m.setName(display, key)
 	m.joined = true
 	p.pool[m.id] = m
 	p.names[m.key] = m
 	p.order = append(p.order, m)
+	p.count(m, 1)
 	p.log.Info("join", "id", m.id, "name", m.name, "via", m.via, "addr", m.addr)
 
 	if p.tell(m, welcomeFrame(m)) && p.tell(m, rosterFrame(p.order)) && p.tell(m, historyFrame(p.history.messages())) {
@@ -247,7 +257,7 @@ func (p *ClientPool) rename(m *Member, name string) {
 	}
 	old := m.name
 	delete(p.names, m.key)
-	m.name, m.key = display, key
+	m.setName(display, key)
 	p.names[key] = m
 	p.log.Info("rename", "id", m.id, "old", old, "name", m.name)
 	p.broadcast(renameFrame(m, old), nil)
@@ -284,6 +294,7 @@ func (p *ClientPool) remove(m *Member, end ending, why string) {
 	if i := slices.Index(p.order, m); i >= 0 {
 		p.order = slices.Delete(p.order, i, i+1)
 	}
+	p.count(m, -1)
 	m.out.close(end)
 	p.log.Info("leave", "id", m.id, "name", m.name, "via", m.via, "reason", why)
 	p.broadcast(leftFrame(m), nil)

@@ -22,14 +22,15 @@ type crowd struct {
 }
 
 // connect joins tcpN TCP and webN WebSocket members, plus slow TCP members
-// that never read, and waits until the server counts them all.
+// that never read, and waits until the server counts them all. Every join
+// is announced to everyone, so joining n members costs n² deliveries.
 func connect(srv *serverProc, tcpN, webN, slowN int) (*crowd, error) {
 	c := &crowd{srv: srv}
 	total := tcpN + webN
 	c.members = make([]*member, total)
 	c.readers = make([]*receiver, total)
 	errs := make(chan error, total+slowN)
-	sem := make(chan struct{}, 64)
+	sem := make(chan struct{}, 256)
 	var wg sync.WaitGroup
 	var slowMu sync.Mutex
 	for i := range total + slowN {
@@ -66,7 +67,7 @@ func connect(srv *serverProc, tcpN, webN, slowN int) (*crowd, error) {
 		c.close()
 		return nil, fmt.Errorf("connect: %w", err)
 	}
-	if err := waitMembers(srv, total+slowN, 60*time.Second); err != nil {
+	if err := waitMembers(srv, total+slowN, 10*time.Minute); err != nil {
 		c.close()
 		return nil, err
 	}

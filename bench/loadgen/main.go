@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"time"
 )
@@ -42,14 +43,21 @@ func main() {
 	quick := flag.Bool("quick", false, "run every scenario at smoke-test sizes")
 	only := flag.String("only", "1,2,3,4,5,6", "scenarios to run, comma-separated")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "have the server write a CPU profile to this `file`")
+	selfProfile := flag.String("selfprofile", "", "write the load generator's own CPU profile to this `file`")
 	flag.Parse()
+	if *selfProfile != "" {
+		f, err := os.Create(*selfProfile)
+		if err == nil && pprof.StartCPUProfile(f) == nil {
+			defer pprof.StopCPUProfile()
+		}
+	}
 	res, runErr := runAll(*bin, *assets, *quick, *only)
 	if err := write(*out, res); err != nil {
-		fmt.Fprintln(os.Stderr, "loadgen:", err)
-		os.Exit(1)
+		runErr = err
 	}
 	if runErr != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", runErr)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
