@@ -6,7 +6,7 @@ import (
 )
 
 func TestGate(t *testing.T) {
-	g := newGate(5, 2)
+	g := newGate(5, 2, false)
 	remote := netip.MustParseAddr("192.0.2.7")
 	other := netip.MustParseAddr("2001:db8::1")
 	loop := netip.MustParseAddr("127.0.0.1")

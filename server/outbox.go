@@ -36,6 +36,8 @@ type outbox struct {
 	state   outboxState
 	end     ending
 	writer  sync.WaitGroup
+
+	touched bool // queued to since the pool's last flush; pool goroutine only
 }
 
 type outboxState uint8
@@ -53,8 +55,10 @@ func newOutbox(via Transport, s sink, limit int) *outbox {
 	return &outbox{via: via, sink: s, limit: limit}
 }
 
-// push queues the event for the member. It returns false when the member is
-// too far behind to take it; the event is then not queued.
+// push queues the event for the member, without waking its writer: the pool
+// wakes each member once after a batch of work (flush). It returns false
+// when the member is too far behind to take the event; the event is then
+// not queued.
 func (o *outbox) push(f frame) bool {
 	b := f.tcp
 	if o.via == ViaWeb {
@@ -73,8 +77,22 @@ func (o *outbox) push(f frame) bool {
 	}
 	o.queue = append(o.queue, b)
 	o.queued += len(b)
-	o.wake()
 	return true
+}
+
+// flush wakes the writer for what push queued.
+func (o *outbox) flush() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.queue) > 0 {
+		o.wake()
+	}
+}
+
+// send queues an event and wakes the writer, for callers outside the pool.
+func (o *outbox) send(f frame) {
+	o.push(f)
+	o.flush()
 }
 
 // close flushes what is queued, then ends the connection for the given

@@ -2,8 +2,10 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,7 +36,8 @@ type ClientPool struct {
 	names   map[string]*Member // joined members by name key
 	order   []*Member          // joined members in join order
 	history *history
-	closed  bool // shutting down: nobody else may join
+	closed  bool      // shutting down: nobody else may join
+	touched []*outbox // outboxes pushed to since the last flush
 
 	// Member counts by transport, written by the pool goroutine and read
 	// without waiting for it, so /healthz answers even when the pool is busy.
@@ -62,11 +65,47 @@ func (p *ClientPool) Run(ctx context.Context) {
 	for {
 		select {
 		case op := <-p.ops:
-			op()
+			p.do(op)
+			// Take what else is waiting, then wake each writer once: under
+			// load a member gets many events in one write.
+			for more := maxBatchOps; more > 0; more-- {
+				select {
+				case op := <-p.ops:
+					p.do(op)
+					continue
+				default:
+				}
+				break
+			}
+			p.flush()
 		case <-ctx.Done():
 			return
 		}
 	}
+}
+
+// maxBatchOps bounds how many ops the pool runs before waking writers.
+const maxBatchOps = 256
+
+// flush wakes the writers of every outbox pushed to since the last flush.
+func (p *ClientPool) flush() {
+	for _, o := range p.touched {
+		o.touched = false
+		o.flush()
+	}
+	clear(p.touched)
+	p.touched = p.touched[:0]
+}
+
+// do runs one op. A bug that panics in it is logged and the pool goes on:
+// one member's bad moment must not end the room.
+func (p *ClientPool) do(op func()) {
+	defer func() {
+		if v := recover(); v != nil {
+			p.log.Error("panic in the pool", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		}
+	}()
+	op()
 }
 
 // post hands op to the pool goroutine without waiting for it to run.
@@ -81,7 +120,10 @@ func (p *ClientPool) post(op func()) {
 // the pool has stopped and op did not run.
 func (p *ClientPool) call(op func()) bool {
 	ran := make(chan struct{})
-	p.post(func() { op(); close(ran) })
+	p.post(func() {
+		defer close(ran)
+		op()
+	})
 	select {
 	case <-ran:
 		return true
@@ -111,6 +153,7 @@ func (p *ClientPool) Unregister(m *Member) {
 // cleaned, parsed and, when valid, broadcast or answered. Refusals go to m
 // alone. Empty lines are ignored.
 func (p *ClientPool) Input(m *Member, raw string) {
+	testHookInput(raw)
 	text := Clean(raw)
 	if strings.TrimSpace(text) == "" {
 		return
@@ -185,6 +228,13 @@ func (p *ClientPool) Members() []MemberInfo {
 	return out
 }
 
+// Test hooks, replaced by tests (export_test.go) to make a bug happen: one
+// runs in a member's reader goroutine, one on the pool goroutine.
+var (
+	testHookInput  = func(text string) {}
+	testHookHandle = func(text string) {}
+)
+
 // MemberInfo is the public view of a member.
 type MemberInfo struct {
 	ID   string
@@ -228,6 +278,7 @@ func (p *ClientPool) register(m *Member, name string) *Refusal {
 }
 
 func (p *ClientPool) handle(m *Member, cmd Command) {
+	testHookHandle(cmd.Arg)
 	switch cmd.Kind {
 	case CommandSay, CommandMe:
 		id, err := uuid.NewV7()
@@ -310,6 +361,7 @@ func (p *ClientPool) refuse(m *Member, r *Refusal) {
 // reports whether m is still in the pool.
 func (p *ClientPool) tell(m *Member, f frame) bool {
 	if m.out.push(f) {
+		p.touch(m.out)
 		return true
 	}
 	p.drop(m)
@@ -328,12 +380,25 @@ func (p *ClientPool) drop(m *Member) {
 func (p *ClientPool) broadcast(f frame, except *Member) {
 	var slow []*Member
 	for _, m := range p.order {
-		if m != except && !m.out.push(f) {
+		if m == except {
+			continue
+		}
+		if m.out.push(f) {
+			p.touch(m.out)
+		} else {
 			slow = append(slow, m)
 		}
 	}
 	for _, m := range slow {
 		p.drop(m)
+	}
+}
+
+// touch notes that o has events to flush.
+func (p *ClientPool) touch(o *outbox) {
+	if !o.touched {
+		o.touched = true
+		p.touched = append(p.touched, o)
 	}
 }
 

@@ -23,6 +23,7 @@ type Config struct {
 	History        int      // messages replayed to each newcomer
 	MaxClients     int      // members at once, both transports together
 	MaxPerIP       int      // connections at once from one address; 0: no cap
+	CapLoopback    bool     // apply MaxPerIP to loopback addresses too (tests; loopback is exempt otherwise)
 	Assets         fs.FS    // the browser files, a flat directory (nil: none)
 	Version        string
 	DevReload      bool // pages reload when the server restarts, for `go tool task dev`
@@ -82,7 +83,7 @@ func New(cfg Config) (*Server, error) {
 		cfg:   cfg,
 		log:   cfg.Logger,
 		pool:  NewClientPool(cfg.History, cfg.Logger),
-		gate:  newGate(cfg.MaxClients, cfg.MaxPerIP),
+		gate:  newGate(cfg.MaxClients, cfg.MaxPerIP, cfg.CapLoopback),
 		conns: newTracker(),
 	}
 	if cfg.Assets != nil {

@@ -69,15 +69,16 @@ func (s *Server) serveTCP(conn *net.TCPConn) {
 		hangUp(conn, lr, "! "+r.Text)
 		return
 	}
+	line, err := first.line, first.err
+	// Deferred, so that even a panic below takes the member out of the pool.
+	defer func() { s.endTCP(m, conn, err) }()
 
 	flood := newFloodGate(s.cfg.Flood, time.Now())
-	line, err := first.line, first.err
 	for {
 		switch {
 		case errors.Is(err, ErrLineTooLong):
 			s.pool.Tell(m, refuse(CodeTooLong, "line too long: at most "+strconv.Itoa(MaxLineBytes)+" bytes; the rest of it was discarded"))
 		case err != nil:
-			s.endTCP(m, conn, err)
 			return
 		case line != nil:
 			if wait, started := flood.take(time.Now()); wait > 0 {

@@ -81,7 +81,7 @@ func (s *Server) serveWS(conn *websocket.Conn, raw net.Conn, addr string) {
 		if joined {
 			s.pool.Tell(m, r) // in order with the member's other events
 		} else {
-			m.out.push(refusalFrame(r))
+			m.out.send(refusalFrame(r))
 		}
 	}
 	flood := newFloodGate(s.cfg.Flood, time.Now())

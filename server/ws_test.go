@@ -334,4 +334,13 @@ func TestWebPingDropsDeadPeers(t *testing.T) {
 	}()
 	nc.Expect("* Dead left")
 	nc.Sync("alive still here")
+	// Alive has answered many pings by now, and stays.
+	for _, m := range room.Server.Pool().Members() {
+		if m.Name == "Dead" {
+			t.Fatal("the dead peer is still a member")
+		}
+	}
+	if n := len(room.Server.Pool().Members()); n != 2 {
+		t.Fatalf("%d members, want nc and Alive", n)
+	}
 }
