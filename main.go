@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"syscall"
 )
@@ -51,6 +52,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fmt.Fprintf(stdout, "tcp  nc %s\n", displayHostPort(srv.TCPAddr()))
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if path := getenv("POOLCHAT_MEMPROFILE"); path != "" {
+		go writeHeapProfileAtStop(ctx, path)
+	}
 	if path := getenv("POOLCHAT_CPUPROFILE"); path != "" {
 		stopProfile, err := startCPUProfile(path)
 		if err != nil {
@@ -59,6 +63,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer stopProfile()
 	}
 	return srv.Serve(ctx)
+}
+
+// writeHeapProfileAtStop writes a heap profile when ctx is done, before the
+// members are gone: the benchmark sets POOLCHAT_MEMPROFILE to see what an
+// idle member costs.
+func writeHeapProfileAtStop(ctx context.Context, path string) {
+	<-ctx.Done()
+	runtime.GC()
+	if f, err := os.Create(path); err == nil {
+		pprof.WriteHeapProfile(f)
+		f.Close()
+	}
 }
 
 // startCPUProfile profiles the server until the returned function is

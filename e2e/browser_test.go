@@ -248,10 +248,47 @@ func TestPageChat(t *testing.T) {
 	}
 }
 
-// TestPageNaughtyStrings sends the Big List of Naughty Strings from a
-// netcat member: each shows in #log as exactly the text the server
-// cleaned, with no dialog and no element other than log lines.
-func TestPageNaughtyStrings(t *testing.T) {
+// classicXSS are payloads that have worked against chat pages.
+var classicXSS = []string{
+	`<img src=x onerror=alert(1)>`,
+	`<script>alert(document.cookie)</script>`,
+	`<svg/onload=alert(1)>`,
+	`"><script>alert(1)</script>`,
+	`'><img src=x onerror=alert(1)>`,
+	`<iframe src="javascript:alert(1)"></iframe>`,
+	`<a href="javascript:alert(1)">click</a>`,
+	`<body onload=alert(1)>`,
+	`<details open ontoggle=alert(1)>`,
+	`<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>`,
+	`javascript:alert(1)`,
+	`{{constructor.constructor('alert(1)')()}}`,
+	`</textarea><script>alert(1)</script>`,
+	`<style>body{display:none}</style>`,
+	`&lt;script&gt;alert(1)&lt;/script&gt;`,
+}
+
+// watchPage counts, from now on, elements added to the page other than log
+// lines and user boxes (with their parts), and Content-Security-Policy
+// violations.
+const watchPage = `(() => {
+  window.__stray = [];
+  window.__csp = 0;
+  const ok = (el) => el.matches("#log > li.line, #log > li.line > *, #users > li.user, #users > li.user > *");
+  new MutationObserver((records) => {
+    for (const r of records) for (const n of r.addedNodes) {
+      if (n.nodeType !== 1) continue;
+      for (const el of [n, ...n.querySelectorAll("*")]) if (!ok(el)) window.__stray.push(el.outerHTML.slice(0, 80));
+    }
+  }).observe(document.body, {childList: true, subtree: true});
+  document.addEventListener("securitypolicyviolation", () => window.__csp++);
+})()`
+
+// TestPageHostileText sends the Big List of Naughty Strings and classic
+// XSS payloads as messages, from netcat and from the WebSocket, and naughty
+// strings that are valid names as names: each shows as exactly the text the
+// server cleaned, with no dialog, no CSP violation and no element other
+// than log lines and user boxes.
+func TestPageHostileText(t *testing.T) {
 	data, err := os.ReadFile("../internal/testdata/blns/blns.json")
 	if err != nil {
 		t.Fatal(err)
@@ -260,22 +297,31 @@ func TestPageNaughtyStrings(t *testing.T) {
 	if err := json.Unmarshal(data, &naughty); err != nil {
 		t.Fatal(err)
 	}
+	naughty = append(naughty, classicXSS...)
 	room := startRoom(t, server.Config{})
 	nc := room.Join(t)
+	ws := room.JoinWS(t, "wsSender")
+	nc.Expect("* wsSender joined")
 	b := newBrowser(t, 1000, 700)
 	joinPage(b, room, "Watcher")
 	nc.Expect("* Watcher joined")
-	before := eval[int](b, `document.querySelectorAll("body *").length`)
+	ws.Expect("new_user")
+	b.run(chromedp.Evaluate(watchPage, nil))
 
 	var want []string
-	for _, s := range naughty {
+	for i, s := range naughty {
 		cleaned := server.Clean(s)
-		if strings.ContainsAny(s, "\r\n") || strings.TrimSpace(cleaned) == "" || strings.HasPrefix(cleaned, `\`) || strings.HasPrefix(cleaned, "/") {
-			continue // not one line of chat: covered by the cleaner's own tests
+		if strings.TrimSpace(cleaned) == "" || strings.HasPrefix(cleaned, `\`) || strings.HasPrefix(cleaned, "/") || len([]rune(cleaned)) > server.MaxMessageRunes {
+			continue // not a message: ignored or a command, covered elsewhere
 		}
-		nc.Send(s)
-		nc.Expect(nc.Name + ": " + cleaned)
+		if i%2 == 0 && !strings.ContainsAny(s, "\r\n") {
+			nc.Send(s)
+		} else {
+			ws.Say(s)
+			cleaned = server.Clean(strings.ToValidUTF8(s, "\ufffd")) // JSON carries valid UTF-8 only
+		}
 		want = append(want, cleaned)
+		ws.Expect("message")
 	}
 	b.waitFor("every naughty line", fmt.Sprintf(`document.querySelectorAll("#log li.message").length === %d`, len(want)))
 	got := eval[[]string](b, `[...document.querySelectorAll("#log li.message .text")].map(e => e.textContent)`)
@@ -284,13 +330,37 @@ func TestPageNaughtyStrings(t *testing.T) {
 			t.Errorf("line %d shows %q, want %q", i, got[i], want[i])
 		}
 	}
-	lines := eval[int](b, `document.querySelectorAll("#log li").length`)
-	after := eval[int](b, `document.querySelectorAll("body *").length`)
-	if perLine := 4; after-before != lines*perLine {
-		t.Errorf("page grew by %d elements for %d log lines (%d each expected)", after-before, lines, perLine)
+
+	// Naughty strings that are valid names, as names of members.
+	names := 0
+	for _, s := range naughty {
+		if names == 20 {
+			break
+		}
+		if _, r := server.CheckName(s); r != nil || strings.HasPrefix(strings.ToLower(s), "guest-") {
+			continue
+		}
+		c := room.DialWS(t)
+		c.Send(map[string]any{"type": "got_a_new_user", "name": s})
+		e := c.Next()
+		if e.Str("type") != "welcome" {
+			continue // taken by an earlier one in another form
+		}
+		names++
+		b.waitFor("the box of "+s, hasUser(e.Str("name")))
+	}
+	if names == 0 {
+		t.Fatal("no naughty string was a valid name")
+	}
+
+	if stray := eval[[]string](b, `window.__stray`); len(stray) > 0 {
+		t.Errorf("unexpected elements appeared: %q", stray)
+	}
+	if n := eval[int](b, `window.__csp`); n != 0 {
+		t.Errorf("%d Content-Security-Policy violations", n)
 	}
 	if b.dialogs.Load() != 0 {
-		t.Fatalf("%d JavaScript dialogs opened", b.dialogs.Load())
+		t.Errorf("%d JavaScript dialogs opened", b.dialogs.Load())
 	}
 }
 

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"html"
 	"net/url"
 	"os"
@@ -132,4 +133,26 @@ func TestReadmeScreenshots(t *testing.T) {
 	tb := newBrowser(t, 620, 600)
 	tb.run(chromedp.Navigate("data:text/html;charset=utf-8," + url.PathEscape(page)))
 	tb.screenshot("screenshot-terminal.png")
+}
+
+// TestReadmeWasmSizes checks the sizes the README gives for the browser
+// client against the committed files.
+func TestReadmeWasmSizes(t *testing.T) {
+	data, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`([0-9,]+) bytes raw, ([0-9,]+) gzip, ([0-9,]+) brotli`).FindStringSubmatch(string(data))
+	if m == nil {
+		t.Fatal("README.md does not give the wasm's sizes")
+	}
+	for i, name := range []string{"poolchat.wasm", "poolchat.wasm.gz", "poolchat.wasm.br"} {
+		fi, err := os.Stat("../web/assets/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := strings.ReplaceAll(m[i+1], ",", ""); want != fmt.Sprint(fi.Size()) {
+			t.Errorf("README.md says %s is %s bytes; it is %d", name, m[i+1], fi.Size())
+		}
+	}
 }

@@ -50,3 +50,11 @@ func checkName(name string) (display, key string, err *Refusal) {
 	key = cases.Fold().String(key)
 	return display, key, nil
 }
+
+// CheckName reports whether name follows the naming rules, whether or not
+// someone holds it: it returns the name as members would see it, or why it
+// is refused.
+func CheckName(name string) (string, *Refusal) {
+	display, _, r := checkName(name)
+	return display, r
+}

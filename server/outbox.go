@@ -48,8 +48,12 @@ const (
 	outboxDone               // finished or failed; pushes are ignored
 )
 
-// maxSpare is the largest batch slice an outbox keeps for reuse.
-const maxSpare = 256
+// maxSpare is the largest batch slice an outbox keeps for reuse while
+// busy, idleSlice the largest it keeps while idle.
+const (
+	maxSpare  = 256
+	idleSlice = 8
+)
 
 func newOutbox(via Transport, s sink, limit int) *outbox {
 	return &outbox{via: via, sink: s, limit: limit}
@@ -141,6 +145,14 @@ func (o *outbox) drain() {
 		batch = o.queue
 		if len(batch) == 0 {
 			o.writing = false
+			// Going idle: keep only small slices, so a member that was
+			// sent a burst does not hold its size while quiet.
+			if cap(o.queue) > idleSlice {
+				o.queue = nil
+			}
+			if cap(o.spare) > idleSlice {
+				o.spare = nil
+			}
 			if o.state != outboxEnding {
 				o.mu.Unlock()
 				return
@@ -182,3 +194,37 @@ var (
 	endSlow     = ending{line: "! disconnected: you were not reading fast enough", status: 1008, reason: "not reading fast enough"}
 	endFull     = ending{line: "! server full", status: 1013, reason: "server full"}
 )
+
+// maxPacked is how many bytes of queued events a writer packs into one
+// write (one frame on the WebSocket). A single larger event goes alone.
+const maxPacked = 64 << 10
+
+// packBuffers hold packed batches only while they are written, so idle
+// members keep none.
+var packBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// pack copies the first events of batch into one buffer, separated by sep
+// when it is not 0, up to maxPacked bytes. It returns the packed bytes,
+// how many events they hold, and the pooled buffer to give back to
+// packBuffers afterwards (nil when a lone event is returned as it is).
+// Copying small events beats a writev, which the runtime answers by
+// keeping an iovec array per socket.
+func pack(batch [][]byte, sep byte) (packed []byte, n int, buf *[]byte) {
+	extra := 0
+	if sep != 0 {
+		extra = 1
+	}
+	if len(batch) == 1 || len(batch[0])+extra+len(batch[1]) > maxPacked {
+		return batch[0], 1, nil
+	}
+	buf = packBuffers.Get().(*[]byte)
+	b := append((*buf)[:0], batch[0]...)
+	for n = 1; n < len(batch) && len(b)+extra+len(batch[n]) <= maxPacked; n++ {
+		if sep != 0 {
+			b = append(b, sep)
+		}
+		b = append(b, batch[n]...)
+	}
+	*buf = b
+	return b, n, buf
+}

@@ -171,8 +171,8 @@ func hangUp(conn *net.TCPConn, lr *LineReader, last string) {
 	}
 }
 
-// tcpSink writes a TCP member's outbox to its connection, each batch in
-// one writev.
+// tcpSink writes a TCP member's outbox to its connection, packing queued
+// lines into as few writes as possible.
 type tcpSink struct {
 	conn     *net.TCPConn
 	deadline writeDeadline
@@ -180,9 +180,18 @@ type tcpSink struct {
 
 func (t *tcpSink) write(batch [][]byte) error {
 	t.deadline.refresh()
-	bufs := net.Buffers(batch)
-	_, err := bufs.WriteTo(t.conn)
-	return err
+	for len(batch) > 0 {
+		packed, n, buf := pack(batch, 0)
+		_, err := t.conn.Write(packed)
+		if buf != nil {
+			packBuffers.Put(buf)
+		}
+		if err != nil {
+			return err
+		}
+		batch = batch[n:]
+	}
+	return nil
 }
 
 // finish sends the last line and half-closes; the member's reader then sees

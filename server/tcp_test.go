@@ -95,7 +95,7 @@ func TestRenameRules(t *testing.T) {
 		{`\nick`, `! usage: \nick NEW`},
 		{`\nick two words`, "! a name cannot contain spaces"},
 		{`\nick ` + strings.Repeat("x", 25), "! a name is at most 24 characters"},
-		{`\nick Guest-5`, "! names starting with 'guest-' are given by the server"},
+		{`\nick Guest-0`, "! names starting with 'guest-' are given by the server"},
 		{`\nick <script>`, "! a name may hold only letters, digits, '-', '_' and '.'"},
 		{`\nick ` + a.Name, "! the name Alice is taken"},
 		{`\nick ` + b.Name, "! you are already called " + b.Name},

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/coder/websocket"
@@ -18,9 +17,6 @@ const (
 	// allowed text with every character escaped fits well within it. A
 	// larger frame ends the connection with 1009.
 	wsReadLimit = 16 << 10
-	// wsMaxBatch is how many bytes of queued events the server packs into
-	// one frame, newline-separated. A single larger event goes alone.
-	wsMaxBatch = 64 << 10
 )
 
 // wireInbound is any frame a client sends: `got_a_new_user` with a name, or
@@ -31,34 +27,41 @@ type wireInbound struct {
 	Text string `json:"text"`
 }
 
-// handleWS upgrades /ws to a WebSocket and serves one browser member.
+// handleWS upgrades /ws to a WebSocket and serves one browser member on a
+// goroutine of its own: the HTTP handler returns at once, so the request,
+// its headers and the HTTP server's per-connection state are not held for
+// the life of the member.
 func (s *Server) handleWS() http.Handler {
 	accept := &websocket.AcceptOptions{OriginPatterns: s.cfg.AllowedOrigins}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ip := addrIP(r.RemoteAddr)
+		ip, addr := addrIP(r.RemoteAddr), r.RemoteAddr
 		if !s.gate.admit(ip) {
-			s.log.Info("refused", "via", ViaWeb, "addr", r.RemoteAddr, "reason", "server full")
+			s.log.Info("refused", "via", ViaWeb, "addr", addr, "reason", "server full")
 			http.Error(w, "server full", http.StatusServiceUnavailable)
 			return
 		}
-		defer s.gate.release(ip)
 		raw := netConnOf(r.Context())
 		if raw != nil {
 			capSendBuffer(raw)
 		}
 		conn, err := websocket.Accept(w, r, accept)
 		if err != nil {
-			s.log.Info("refused", "via", ViaWeb, "addr", r.RemoteAddr, "reason", err.Error())
+			s.gate.release(ip)
+			s.log.Info("refused", "via", ViaWeb, "addr", addr, "reason", err.Error())
 			return // Accept has answered (403 for a foreign Origin)
 		}
 		closer := wsCloser{conn}
 		if !s.conns.add(closer) {
+			s.gate.release(ip)
 			conn.Close(websocket.StatusGoingAway, endShutdown.reason)
 			return
 		}
-		defer s.conns.done(closer)
-		defer s.contain(r.RemoteAddr)
-		s.serveWS(conn, raw, r.RemoteAddr)
+		go func() {
+			defer s.conns.done(closer)
+			defer s.gate.release(ip)
+			defer s.contain(addr)
+			s.serveWS(conn, raw, addr)
+		}()
 	})
 }
 
@@ -149,26 +152,13 @@ type wsSink struct {
 	deadline writeDeadline
 }
 
-// batchBuffers holds the buffers that join events into one frame, so idle
-// members keep none.
-var batchBuffers = sync.Pool{New: func() any { return new([]byte) }}
-
 func (w *wsSink) write(batch [][]byte) error {
 	w.deadline.refresh()
 	for len(batch) > 0 {
-		frame, n := batch[0], 1
-		var buf *[]byte
-		if len(batch) > 1 && len(frame)+1+len(batch[1]) <= wsMaxBatch {
-			buf = batchBuffers.Get().(*[]byte)
-			b := append((*buf)[:0], frame...)
-			for ; n < len(batch) && len(b)+1+len(batch[n]) <= wsMaxBatch; n++ {
-				b = append(append(b, '\n'), batch[n]...)
-			}
-			*buf, frame = b, b
-		}
+		frame, n, buf := pack(batch, '\n')
 		err := w.conn.Write(context.Background(), websocket.MessageText, frame)
 		if buf != nil {
-			batchBuffers.Put(buf)
+			packBuffers.Put(buf)
 		}
 		if err != nil {
 			return err

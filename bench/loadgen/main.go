@@ -43,6 +43,9 @@ func main() {
 	quick := flag.Bool("quick", false, "run every scenario at smoke-test sizes")
 	only := flag.String("only", "1,2,3,4,5,6", "scenarios to run, comma-separated")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "have the server write a CPU profile to this `file`")
+	flag.StringVar(&memProfile, "memprofile", "", "have the server write a heap profile to this `file` when stopped")
+	idle := flag.Int("idle", 0, "members per transport for the idle-memory scenario (default: the scenario's)")
+	soakFor := flag.Duration("soak", 0, "instead of the scenarios, soak the server for this long and append the result to bench/NOTES.md")
 	selfProfile := flag.String("selfprofile", "", "write the load generator's own CPU profile to this `file`")
 	flag.Parse()
 	if *selfProfile != "" {
@@ -50,6 +53,22 @@ func main() {
 		if err == nil && pprof.StartCPUProfile(f) == nil {
 			defer pprof.StopCPUProfile()
 		}
+	}
+	if *soakFor > 0 {
+		r, err := soak(*bin, *soakFor)
+		f, ferr := os.OpenFile(filepath.Join(*out, "NOTES.md"), os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o644)
+		if ferr == nil {
+			f.WriteString(soakMarkdown(r, time.Now().UTC().Format(time.RFC3339)))
+			f.Close()
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen: soak:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *idle > 0 {
+		fullSizes.Idle, quickSizes.Idle = *idle, *idle
 	}
 	res, runErr := runAll(*bin, *assets, *quick, *only)
 	if err := write(*out, res); err != nil {
@@ -66,6 +85,7 @@ func runAll(bin, assets string, quick bool, only string) (*results, error) {
 	sz := fullSizes
 	if quick {
 		sz = quickSizes
+		idleSettle = 3 * time.Second
 	}
 	want := map[string]bool{}
 	for _, s := range strings.Split(only, ",") {

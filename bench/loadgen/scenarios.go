@@ -115,14 +115,33 @@ func idleMemory(bin string, n int, web bool) (idleResult, error) {
 	if err != nil {
 		return idleResult{}, err
 	}
-	defer c.close()
-	time.Sleep(3 * time.Second) // let the join announcements drain
-	after := mustSample(srv)
+	after := settledSample(srv)
+	srv.stop() // first, so a heap profile (-memprofile) shows the idle members
+	c.close()
 	return idleResult{
 		Members: n, BaseMiB: float64(base.rss) / (1 << 20), RSSMiB: float64(after.rss) / (1 << 20),
 		BytesPerMember: float64(after.rss-base.rss) / float64(n),
 	}, nil
 }
+
+// settledSample waits for the server's memory to settle after the joins,
+// through Go's forced GC (every 2 minutes) which shrinks idle goroutine
+// stacks, and the scavenger returning freed memory, then samples it.
+func settledSample(srv *serverProc) procSample {
+	last := mustSample(srv)
+	deadline := time.Now().Add(idleSettle)
+	for time.Now().Before(deadline) {
+		time.Sleep(5 * time.Second)
+		s := mustSample(srv)
+		fmt.Fprintf(os.Stderr, "  idle: RSS %.1f MiB\n", float64(s.rss)/(1<<20))
+		last = s
+	}
+	return last
+}
+
+// idleSettle is how long idle members sit before their memory is read:
+// past one forced GC (every 2 minutes after the last).
+var idleSettle = 200 * time.Second
 
 // stormResult is scenario 4's measure.
 type stormResult struct {

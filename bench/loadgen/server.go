@@ -18,6 +18,10 @@ import (
 // its CPU profile; the last scenario's wins.
 var cpuProfile string
 
+// memProfile, when set (-memprofile), is where each started server writes a
+// heap profile as it is stopped, members still connected.
+var memProfile string
+
 // serverProc is a poolchat binary started for one scenario.
 type serverProc struct {
 	cmd      *exec.Cmd
@@ -35,8 +39,12 @@ func startServer(bin string, extra ...string) (*serverProc, error) {
 	}, extra...)
 	cmd := exec.Command(bin, args...)
 	cmd.Stderr = io.Discard
+	cmd.Env = os.Environ()
 	if cpuProfile != "" {
-		cmd.Env = append(os.Environ(), "POOLCHAT_CPUPROFILE="+cpuProfile)
+		cmd.Env = append(cmd.Env, "POOLCHAT_CPUPROFILE="+cpuProfile)
+	}
+	if memProfile != "" {
+		cmd.Env = append(cmd.Env, "POOLCHAT_MEMPROFILE="+memProfile)
 	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
