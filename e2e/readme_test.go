@@ -11,6 +11,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/poolchat/poolchat/internal/chattest"
 	"github.com/poolchat/poolchat/server"
 )
 
@@ -30,6 +31,41 @@ func readmeBlock(t *testing.T, marker string) []string {
 	return strings.Split(strings.TrimSuffix(block, "\n"), "\n")
 }
 
+// terminal records a netcat member's session as its screen shows it: what
+// was typed and what came back, in order.
+type terminal struct {
+	c     *chattest.TCPClient
+	lines []string
+}
+
+func newTerminal(c *chattest.TCPClient) *terminal {
+	return &terminal{c: c, lines: []string{"$ nc localhost 3000"}}
+}
+
+// got records the next n lines from the server.
+func (s *terminal) got(n int) {
+	for range n {
+		s.lines = append(s.lines, s.c.ReadLine())
+	}
+}
+
+// typed sends a line and records it with the replies that follow.
+func (s *terminal) typed(line string, replies int) {
+	s.lines = append(s.lines, line)
+	s.c.Send(line)
+	s.got(replies)
+}
+
+// screen returns the session with guest numbers shown as the README's.
+func (s *terminal) screen() []string {
+	guest := regexp.MustCompile(`guest-[0-9]+`)
+	out := make([]string, len(s.lines))
+	for i, l := range s.lines {
+		out[i] = guest.ReplaceAllString(l, "guest-43")
+	}
+	return out
+}
+
 // netcatSession plays the README's netcat session against a real server
 // and returns the transcript as a terminal shows it: what was typed and
 // what came back, in order.
@@ -40,40 +76,22 @@ func netcatSession(t *testing.T) []string {
 	ada.Expect("* " + ada.Name + " is now known as ada")
 	ada.Name = "ada"
 
-	you := room.Dial(t)
-	var transcript []string
-	got := func(n int) {
-		for range n {
-			transcript = append(transcript, you.ReadLine())
-		}
-	}
-	typed := func(line string, replies int) {
-		transcript = append(transcript, line)
-		you.Send(line)
-		got(replies)
-	}
-	transcript = append(transcript, "$ nc localhost 3000")
-	you.Send("") // join now rather than after the join delay
-	got(2)
+	you := newTerminal(room.Dial(t))
+	you.c.Send("") // join now rather than after the join delay
+	you.got(2)
 	ada.ExpectPrefix("* guest-")
 	ada.Send("hello, who's there?")
-	got(1)
-	typed("hi ada", 1)
-	typed(`\nick bob`, 1)
-	typed("/me waves", 1)
-	typed(`\nick ADA`, 1)
-	typed(`\who`, 1)
+	you.got(1)
+	you.typed("hi ada", 1)
+	you.typed(`\nick bob`, 1)
+	you.typed("/me waves", 1)
+	you.typed(`\nick ADA`, 1)
+	you.typed(`\who`, 1)
 	ada.Send(`\quit`)
-	got(1)
-	typed(`\quit`, 1)
-	you.ExpectEOF()
-
-	// Guest numbers are random: show the README's.
-	guest := regexp.MustCompile(`guest-[0-9]+`)
-	for i, l := range transcript {
-		transcript[i] = guest.ReplaceAllString(l, "guest-43")
-	}
-	return transcript
+	you.got(1)
+	you.typed(`\quit`, 1)
+	you.c.ExpectEOF()
+	return you.screen()
 }
 
 // TestReadmeNetcatSession checks that the README's netcat transcript is
@@ -92,40 +110,28 @@ func TestReadmeNetcatSession(t *testing.T) {
 // in docs/.
 func TestReadmeScreenshots(t *testing.T) {
 	room := startRoom(t, server.Config{})
-	grace := room.Dial(t)
-	term := []string{"$ nc localhost 3000"}
-	got := func(n int) {
-		for range n {
-			term = append(term, grace.ReadLine())
-		}
-	}
-	typed := func(line string, replies int) {
-		term = append(term, line)
-		grace.Send(line)
-		got(replies)
-	}
-	grace.Send("")
-	got(2)
-	typed(`\nick grace`, 1)
+	grace := newTerminal(room.Dial(t))
+	grace.c.Send("")
+	grace.got(2)
+	grace.typed(`\nick grace`, 1)
 	linus := room.JoinWS(t, "linus")
-	got(1)
+	grace.got(1)
 	b := newBrowser(t, 960, 600)
 	joinPage(b, room, "ada")
-	got(1)
+	grace.got(1)
 	linus.Say("morning all")
-	got(1)
+	grace.got(1)
 	b.run(chromedp.SendKeys("#message", "hi! joining from the browser\r"))
-	got(1)
-	typed("hello from a terminal, ada", 1)
-	typed("/me waves", 1)
+	grace.got(1)
+	grace.typed("hello from a terminal, ada", 1)
+	grace.typed("/me waves", 1)
 	b.waitFor("the last line", lastLine+` === "waves"`)
 	b.run(chromedp.Evaluate(`document.activeElement.blur()`, nil))
 	b.screenshot("screenshot-page.png")
 
-	guest := regexp.MustCompile(`guest-[0-9]+`)
 	var pre strings.Builder
-	for _, l := range term {
-		pre.WriteString(html.EscapeString(guest.ReplaceAllString(l, "guest-43")) + "\n")
+	for _, l := range grace.screen() {
+		pre.WriteString(html.EscapeString(l) + "\n")
 	}
 	page := `<!doctype html><meta charset=utf-8><body style="margin:0;background:#1e1e1e">` +
 		`<pre style="margin:0;padding:16px;color:#d4d4d4;font:15px/1.5 'DejaVu Sans Mono',monospace;min-height:568px">` +

@@ -203,6 +203,22 @@ const maxPacked = 64 << 10
 // members keep none.
 var packBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
+// writePacked writes a whole batch with write, packed as pack does.
+func writePacked(batch [][]byte, sep byte, write func([]byte) error) error {
+	for len(batch) > 0 {
+		packed, n, buf := pack(batch, sep)
+		err := write(packed)
+		if buf != nil {
+			packBuffers.Put(buf)
+		}
+		if err != nil {
+			return err
+		}
+		batch = batch[n:]
+	}
+	return nil
+}
+
 // pack copies the first events of batch into one buffer, separated by sep
 // when it is not 0, up to maxPacked bytes. It returns the packed bytes,
 // how many events they hold, and the pooled buffer to give back to

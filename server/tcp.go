@@ -180,18 +180,10 @@ type tcpSink struct {
 
 func (t *tcpSink) write(batch [][]byte) error {
 	t.deadline.refresh()
-	for len(batch) > 0 {
-		packed, n, buf := pack(batch, 0)
-		_, err := t.conn.Write(packed)
-		if buf != nil {
-			packBuffers.Put(buf)
-		}
-		if err != nil {
-			return err
-		}
-		batch = batch[n:]
-	}
-	return nil
+	return writePacked(batch, 0, func(b []byte) error {
+		_, err := t.conn.Write(b)
+		return err
+	})
 }
 
 // finish sends the last line and half-closes; the member's reader then sees

@@ -154,18 +154,9 @@ type wsSink struct {
 
 func (w *wsSink) write(batch [][]byte) error {
 	w.deadline.refresh()
-	for len(batch) > 0 {
-		frame, n, buf := pack(batch, '\n')
-		err := w.conn.Write(context.Background(), websocket.MessageText, frame)
-		if buf != nil {
-			packBuffers.Put(buf)
-		}
-		if err != nil {
-			return err
-		}
-		batch = batch[n:]
-	}
-	return nil
+	return writePacked(batch, '\n', func(frame []byte) error {
+		return w.conn.Write(context.Background(), websocket.MessageText, frame)
+	})
 }
 
 func (w *wsSink) finish(end ending) {
