@@ -99,14 +99,18 @@ func (o *outbox) send(f frame) {
 	o.flush()
 }
 
-// close flushes what is queued, then ends the connection for the given
-// reason. Later pushes are ignored. Only the first close counts.
+// close ends the connection for the given reason, after the batch being
+// written, if any. What is queued behind it is dropped: the member is
+// leaving, and the last words (the shutdown notice, say) must not wait
+// behind a backlog. Later pushes are ignored; only the first close counts.
 func (o *outbox) close(end ending) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.state != outboxOpen {
 		return
 	}
+	clear(o.queue)
+	o.queue, o.queued = o.queue[:0], 0
 	o.state = outboxEnding
 	o.end = end
 	o.wake()

@@ -334,19 +334,24 @@ func TestShutdownUnderLoad(t *testing.T) {
 		tcps = append(tcps, room.Join(t))
 		webs = append(webs, room.JoinWS(t, fmt.Sprintf("w%d", i)))
 	}
+	// Ten members chat at 200 lines a second each, while everyone reads.
 	stopTalking := make(chan struct{})
 	var talkers sync.WaitGroup
 	for _, c := range tcps[:10] {
 		talkers.Go(func() {
+			tick := time.NewTicker(5 * time.Millisecond)
+			defer tick.Stop()
 			for {
 				select {
 				case <-stopTalking:
 					return
-				default:
+				case <-tick.C:
 					c.Conn.Write([]byte("chatter\n"))
 				}
 			}
 		})
+	}
+	for webs[len(webs)-1].Next().Str("type") != "message" { // the chat is under way
 	}
 	start := time.Now()
 	room.BeginStop()

@@ -316,7 +316,8 @@ func TestWebShutdown(t *testing.T) {
 }
 
 func TestWebPingDropsDeadPeers(t *testing.T) {
-	room := chattest.Start(t, server.Config{PingInterval: 50 * time.Millisecond, PingTimeout: 100 * time.Millisecond})
+	const interval, timeout = 50 * time.Millisecond, 100 * time.Millisecond
+	room := chattest.Start(t, server.Config{PingInterval: interval, PingTimeout: timeout})
 	nc := room.Join(t)
 	alive := room.JoinWS(t, "Alive")
 	nc.Expect("* Alive joined")
@@ -325,6 +326,7 @@ func TestWebPingDropsDeadPeers(t *testing.T) {
 	dead := room.DialWS(t)
 	dead.Send(map[string]any{"type": "got_a_new_user", "name": "Dead"})
 	nc.Expect("* Dead joined")
+	joined := time.Now()
 	go func() {
 		for { // alive reads, and so answers pings
 			if _, err := alive.TryNext(time.Minute); err != nil {
@@ -333,6 +335,11 @@ func TestWebPingDropsDeadPeers(t *testing.T) {
 		}
 	}()
 	nc.Expect("* Dead left")
+	// Within one interval and one timeout of joining, with room for the
+	// scheduler and the race detector.
+	if took, bound := time.Since(joined), interval+timeout+time.Second; took > bound {
+		t.Errorf("the dead peer was dropped after %v, want within %v", took, bound)
+	}
 	nc.Sync("alive still here")
 	// Alive has answered many pings by now, and stays.
 	for _, m := range room.Server.Pool().Members() {
