@@ -31,10 +31,6 @@ func newMember(via Transport, addr string, s sink, outboxLimit int) *Member {
 	return &Member{via: via, addr: addr, out: newOutbox(via, s, outboxLimit)}
 }
 
-// ID returns the member's public id, `user_` and 12 digits. It is empty
-// until the member has joined.
-func (m *Member) ID() string { return m.id }
-
 // newMemberID returns `user_` and 12 random decimal digits.
 func newMemberID() string {
 	var b [8]byte
