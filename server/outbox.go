@@ -44,7 +44,7 @@ type outboxState uint8
 
 const (
 	outboxOpen   outboxState = iota
-	outboxEnding             // flush what is queued, then finish
+	outboxEnding             // finish after the batch being written
 	outboxDone               // finished or failed; pushes are ignored
 )
 

@@ -14,27 +14,27 @@ import (
 
 // sizes are the scenario sizes: the issue's, or a quick smoke run's.
 type sizes struct {
-	TCP, Web    int
-	Senders     int
-	Rate        float64
-	TextLen     int
-	Duration    time.Duration
-	Steps       []int // senders for the saturation steps
-	Idle        int   // members per transport for the idle-memory run
-	Storm       int
-	Slow        int
-	StepSeconds time.Duration
+	TCP, Web     int
+	Senders      int
+	Rate         float64
+	TextLen      int
+	Duration     time.Duration
+	Steps        []int // senders for the saturation steps
+	Idle         int   // members per transport for the idle-memory run
+	Storm        int
+	Slow         int
+	StepDuration time.Duration
 }
 
 var fullSizes = sizes{
 	TCP: 500, Web: 500, Senders: 25, Rate: 4, TextLen: 64, Duration: 20 * time.Second,
-	Steps: []int{25, 50, 100, 150, 200, 250, 300, 400, 500, 700, 1000}, StepSeconds: 10 * time.Second,
+	Steps: []int{25, 50, 100, 150, 200, 250, 300, 400, 500, 700, 1000}, StepDuration: 10 * time.Second,
 	Idle: 10000, Storm: 1000, Slow: 10,
 }
 
 var quickSizes = sizes{
 	TCP: 10, Web: 10, Senders: 5, Rate: 4, TextLen: 64, Duration: 2 * time.Second,
-	Steps: []int{5, 10}, StepSeconds: 2 * time.Second,
+	Steps: []int{5, 10}, StepDuration: 2 * time.Second,
 	Idle: 50, Storm: 20, Slow: 2,
 }
 
@@ -80,7 +80,7 @@ func saturation(bin string, sz sizes) ([]runResult, error) {
 		if senders > sz.TCP+sz.Web {
 			break
 		}
-		r := c.run(senders, sz.Rate, sz.TextLen, sz.StepSeconds)
+		r := c.run(senders, sz.Rate, sz.TextLen, sz.StepDuration)
 		steps = append(steps, r)
 		fmt.Fprintf(os.Stderr, "  saturation: %d senders: %.0f deliveries/s, p99 %.1f ms, lost %d\n", senders, r.PerSecond, r.P99ms, r.Lost)
 		if r.P99ms > 100 || r.Lost > 0 {

@@ -16,7 +16,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 
 	"github.com/andybalholm/brotli"
@@ -48,8 +47,13 @@ func generate(src, out string) error {
 	if err := build.Run(); err != nil {
 		return fmt.Errorf("build the wasm client: %w", err)
 	}
+	goroot, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		return fmt.Errorf("go env GOROOT: %w", err)
+	}
 	files := map[string]string{
-		"wasm_exec.js": filepath.Join(runtime.GOROOT(), "lib", "wasm", "wasm_exec.js"),
+		// From the toolchain that built the wasm: the two must match.
+		"wasm_exec.js": filepath.Join(strings.TrimSpace(string(goroot)), "lib", "wasm", "wasm_exec.js"),
 	}
 	for _, name := range copied {
 		files[name] = filepath.Join(src, name)
