@@ -25,6 +25,20 @@ func newFloodGate(limit FloodLimit, now time.Time) *floodGate {
 	return &floodGate{limit: limit, tokens: float64(limit.Burst), last: now}
 }
 
+// throttle is called by a member's reader before it handles each line or
+// frame: within the limit it returns at once; past it, it sleeps for as
+// long as the limit asks, after telling the member once per flood.
+func (g *floodGate) throttle(tell func(*Refusal)) {
+	wait, started := g.take(time.Now())
+	if wait == 0 {
+		return
+	}
+	if started {
+		tell(refuse(CodeRateLimited, "you are sending too fast; what you send is now read more slowly"))
+	}
+	time.Sleep(wait)
+}
+
 // take spends one line's token and returns how long the reader must wait
 // before handling that line (zero when within the limit), and whether this
 // is the start of a flood episode, when the member should be told once.

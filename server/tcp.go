@@ -81,12 +81,7 @@ func (s *Server) serveTCP(conn *net.TCPConn) {
 		case err != nil:
 			return
 		case line != nil:
-			if wait, started := flood.take(time.Now()); wait > 0 {
-				if started {
-					s.pool.Tell(m, refuse(CodeRateLimited, "you are sending too fast; your lines are now read more slowly"))
-				}
-				time.Sleep(wait)
-			}
+			flood.throttle(func(r *Refusal) { s.pool.Tell(m, r) })
 			s.pool.Input(m, string(line))
 		}
 		line, err = lr.ReadLine()

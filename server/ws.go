@@ -93,12 +93,7 @@ func (s *Server) serveWS(conn *websocket.Conn, raw net.Conn, addr string) {
 		if err != nil {
 			return
 		}
-		if wait, started := flood.take(time.Now()); wait > 0 {
-			if started {
-				answer(refuse(CodeRateLimited, "you are sending too fast; your messages are now read more slowly"))
-			}
-			time.Sleep(wait)
-		}
+		flood.throttle(answer)
 		var in wireInbound
 		switch {
 		case typ != websocket.MessageText:
