@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command loadgen is poolchat's load benchmark (SPEC §8): it starts the
 // real binary, drives it over loopback with TCP and WebSocket members from
 // this separate process, and writes results.md and results.json.

@@ -1,134 +1,232 @@
+//go:build linux
+
 package main
 
 import (
 	"bufio"
 	"bytes"
-	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"net"
+	"net/http"
 	"strconv"
 	"sync"
 	"time"
-
-	"github.com/coder/websocket"
 )
 
 // marker starts every benchmark text: "~b SENDER SEQ UNIXNANO pad…". It
 // survives the server's cleaning and is found without decoding JSON.
 var marker = []byte("~b ")
 
-// member is one simulated chat member on either transport.
+// member is one simulated chat member on either transport. Both are raw
+// sockets: the generator speaks the WebSocket framing itself, so that a
+// delivery costs it one read and a scan for the marker, and nothing else.
 type member struct {
-	idx  int
-	tcp  net.Conn
-	ws   *websocket.Conn
-	mu   sync.Mutex // serialises writes
-	rec  *receiver
-	done chan struct{} // closed when the reader stops
+	idx    int
+	web    bool
+	conn   *net.TCPConn
+	fd     int
+	poller *poller    // nil for a member that never reads
+	mu     sync.Mutex // serialises writes
+	rec    *receiver
+
+	// Owned by the poller goroutine.
+	pending []byte // bytes received that do not yet make a whole line or frame
+}
+
+func dial(addr string) (*net.TCPConn, int, error) {
+	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		return nil, 0, err
+	}
+	conn := c.(*net.TCPConn)
+	fd := -1
+	if rc, err := conn.SyscallConn(); err == nil {
+		rc.Control(func(f uintptr) { fd = int(f) })
+	}
+	return conn, fd, nil
 }
 
 func dialTCP(addr string, idx int, rec *receiver, read bool) (*member, error) {
-	conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	conn, fd, err := dial(addr)
 	if err != nil {
 		return nil, err
 	}
-	m := &member{idx: idx, tcp: conn, rec: rec, done: make(chan struct{})}
+	m := &member{idx: idx, conn: conn, fd: fd, rec: rec}
 	if _, err := conn.Write([]byte("\n")); err != nil { // join at once
 		conn.Close()
 		return nil, err
 	}
 	if read {
-		go m.readTCP()
+		watch(m)
 	} else {
-		conn.(*net.TCPConn).SetReadBuffer(4096)
-		close(m.done)
+		conn.SetReadBuffer(4096)
 	}
 	return m, nil
 }
 
+// dialWS opens /ws with a hand-written handshake and joins.
 func dialWS(addr string, idx int, rec *receiver) (*member, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws", nil)
+	conn, fd, err := dial(addr)
 	if err != nil {
 		return nil, err
 	}
-	conn.SetReadLimit(-1)
-	m := &member{idx: idx, ws: conn, rec: rec, done: make(chan struct{})}
-	join := `{"type":"got_a_new_user","name":"m` + strconv.Itoa(idx) + `"}`
-	if err := conn.Write(ctx, websocket.MessageText, []byte(join)); err != nil {
-		conn.CloseNow()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	var key [16]byte
+	rand.Read(key[:])
+	req := "GET /ws HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " + base64.StdEncoding.EncodeToString(key[:]) + "\r\n\r\n"
+	if _, err := conn.Write([]byte(req)); err != nil {
+		conn.Close()
 		return nil, err
 	}
-	go m.readWS()
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err == nil && resp.StatusCode != http.StatusSwitchingProtocols {
+		err = errors.New("websocket handshake: " + resp.Status)
+	}
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	conn.SetDeadline(time.Time{})
+	m := &member{idx: idx, web: true, conn: conn, fd: fd, rec: rec}
+	m.pending, _ = br.Peek(br.Buffered())
+	m.pending = bytes.Clone(m.pending)
+	if err := m.writeFrame(opText, []byte(`{"type":"got_a_new_user","name":"m`+strconv.Itoa(idx)+`"}`)); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	watch(m)
 	return m, nil
 }
 
-func (m *member) readTCP() {
-	defer close(m.done)
-	r := bufio.NewReaderSize(m.tcp, 64<<10)
+// WebSocket opcodes the generator handles.
+const (
+	opText  = 1
+	opClose = 8
+	opPing  = 9
+	opPong  = 10
+)
+
+// received takes bytes from the socket: whole lines (TCP) or whole frames
+// (WebSocket) go to the receiver, the rest waits for more. False when the
+// server closed the WebSocket.
+func (m *member) received(b []byte) bool {
+	if len(m.pending) > 0 {
+		m.pending = append(m.pending, b...)
+		b = m.pending
+	}
+	var rest []byte
+	var open bool
+	if m.web {
+		rest, open = m.frames(b)
+	} else {
+		rest, open = m.lines(b), true
+	}
+	switch {
+	case len(rest) == 0 && cap(m.pending) > 64<<10:
+		m.pending = nil // a long roster is over; do not keep its size
+	case len(rest) == 0:
+		m.pending = m.pending[:0]
+	default:
+		m.pending = append(m.pending[:0], rest...)
+	}
+	return open
+}
+
+// lines hands every whole line to the receiver and returns the rest.
+func (m *member) lines(b []byte) []byte {
 	for {
-		line, err := r.ReadSlice('\n')
-		if errors.Is(err, bufio.ErrBufferFull) {
-			for errors.Is(err, bufio.ErrBufferFull) { // a long roster line: skip it
-				_, err = r.ReadSlice('\n')
-			}
-			m.rec.event(nil, false)
-			continue
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			return b
 		}
-		if err != nil {
-			return
-		}
-		m.rec.event(line, false)
+		m.rec.event(b[:i+1], false)
+		b = b[i+1:]
 	}
 }
 
-func (m *member) readWS() {
-	defer close(m.done)
-	var buf bytes.Buffer
-	for {
-		_, r, err := m.ws.Reader(context.Background())
-		if err != nil {
-			return
-		}
-		buf.Reset()
-		if _, err := buf.ReadFrom(r); err != nil {
-			return
-		}
-		data := buf.Bytes()
-		for len(data) > 0 {
-			line := data
-			if i := bytes.IndexByte(data, '\n'); i >= 0 {
-				line, data = data[:i], data[i+1:]
-			} else {
-				data = nil
+// frames hands every whole frame's events to the receiver, answers pings,
+// and returns the rest. Server frames are never masked.
+func (m *member) frames(b []byte) (rest []byte, open bool) {
+	for len(b) >= 2 {
+		op, n, hdr := b[0]&0x0f, int(b[1]&0x7f), 2
+		switch n {
+		case 126:
+			if len(b) < 4 {
+				return b, true
 			}
-			m.rec.event(line, true)
+			n, hdr = int(binary.BigEndian.Uint16(b[2:])), 4
+		case 127:
+			if len(b) < 10 {
+				return b, true
+			}
+			n, hdr = int(binary.BigEndian.Uint64(b[2:])), 10
+		}
+		if len(b) < hdr+n {
+			return b, true
+		}
+		payload := b[hdr : hdr+n]
+		b = b[hdr+n:]
+		switch op {
+		case opClose:
+			return nil, false
+		case opPing:
+			m.writeFrame(opPong, payload)
+		case opText, 0:
+			for len(payload) > 0 {
+				line := payload
+				if i := bytes.IndexByte(payload, '\n'); i >= 0 {
+					line, payload = payload[:i], payload[i+1:]
+				} else {
+					payload = nil
+				}
+				m.rec.event(line, true)
+			}
 		}
 	}
+	return b, true
 }
 
 // say sends one message.
 func (m *member) say(text string) error {
+	if m.web {
+		return m.writeFrame(opText, []byte(`{"type":"message","text":"`+text+`"}`))
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.tcp != nil {
-		m.tcp.SetWriteDeadline(time.Now().Add(10 * time.Second))
-		_, err := m.tcp.Write([]byte(text + "\n"))
-		return err
+	m.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	_, err := m.conn.Write([]byte(text + "\n"))
+	return err
+}
+
+// writeFrame sends one client frame, masked (with a zero key, which leaves
+// the payload as it is) as the protocol requires of clients.
+func (m *member) writeFrame(op byte, payload []byte) error {
+	f := make([]byte, 0, 8+len(payload))
+	f = append(f, 0x80|op)
+	if n := len(payload); n < 126 {
+		f = append(f, 0x80|byte(n))
+	} else {
+		f = append(f, 0x80|126, byte(n>>8), byte(n))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return m.ws.Write(ctx, websocket.MessageText, []byte(`{"type":"message","text":"`+text+`"}`))
+	f = append(f, 0, 0, 0, 0)
+	f = append(f, payload...)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	_, err := m.conn.Write(f)
+	return err
 }
 
 func (m *member) close() {
-	if m.tcp != nil {
-		m.tcp.Close()
-	} else {
-		m.ws.CloseNow()
+	if m.poller != nil {
+		m.poller.remove(m)
 	}
-	<-m.done
+	m.conn.Close()
 }
 
 // receiver keeps one member's delivery statistics.
@@ -197,8 +295,6 @@ func (r *receiver) presence(b []byte, web bool) {
 			r.badSnap = true
 		}
 		r.roster++
-	case b == nil:
-		r.roster = r.target // an over-long roster line: the storm's rosters are shorter
 	default:
 		return
 	}
