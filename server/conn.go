@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"net"
 	"sync"
 	"time"
@@ -60,18 +59,4 @@ func capSendBuffer(c net.Conn) {
 	if tc, ok := c.(*net.TCPConn); ok {
 		tc.SetWriteBuffer(sendBuffer)
 	}
-}
-
-type netConnKey struct{}
-
-// withNetConn records an HTTP connection in its requests' context, so the
-// WebSocket handler can reach the socket under the upgrade.
-func withNetConn(ctx context.Context, c net.Conn) context.Context {
-	return context.WithValue(ctx, netConnKey{}, c)
-}
-
-// netConnOf returns the connection withNetConn recorded, or nil.
-func netConnOf(ctx context.Context) net.Conn {
-	c, _ := ctx.Value(netConnKey{}).(net.Conn)
-	return c
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"crypto/rand"
 	"encoding/binary"
+	"net"
 	"strconv"
 )
 
@@ -27,8 +28,8 @@ func (m *Member) setName(name, key string) {
 	m.entry = rosterEntry(m)
 }
 
-func newMember(via Transport, addr string, s sink, outboxLimit int) *Member {
-	return &Member{via: via, addr: addr, out: newOutbox(via, s, outboxLimit)}
+func newMember(via Transport, addr string, conn net.Conn, outboxLimit int) *Member {
+	return &Member{via: via, addr: addr, out: newOutbox(via, conn, outboxLimit)}
 }
 
 // newMemberID returns `user_` and 12 random decimal digits.

@@ -1,37 +1,44 @@
 package server
 
 import (
+	"net"
 	"sync"
+	"syscall"
+	"time"
 )
 
-// sink is the transport side of an outbox: it writes batches of encoded
-// events to one connection and ends it.
-type sink interface {
-	// write sends the batch, in order, as few writes as it can.
-	write(batch [][]byte) error
-	// finish ends the connection after the last batch, telling the member
-	// why when it can.
-	finish(end ending)
-	// hurry makes a pending or later write give up soon, for a member that
-	// is being dropped for not reading.
-	hurry()
-	// abort closes the connection at once, after a failed write.
-	abort()
+// framing is how a transport puts events on the wire.
+type framing interface {
+	// encode appends the first events of batch to buf as they go on the
+	// wire, packed up to about maxPacked bytes, and reports how many it
+	// took (at least one).
+	encode(buf []byte, batch [][]byte) ([]byte, int)
+	// lastWords is what the connection sends before the server ends it
+	// for the given reason; nil for nothing.
+	lastWords(end ending) []byte
 }
 
-// outbox is a member's bounded queue of encoded events. Whoever pushes never
-// waits: when the member's backlog passes the limit, push reports it and the
-// pool drops the member. A writer goroutine runs only while there is
-// something to write, so an idle member holds no writer.
+// outbox is a member's bounded queue of encoded events, and the only way
+// bytes reach its connection. Whoever pushes never waits: when the
+// member's backlog passes the limit, push reports it and the pool drops the
+// member. Queued events are written at the pool's flush, straight to the
+// socket as far as it takes them without waiting; only what the socket
+// does not take at once goes to a writer goroutine, which runs while there
+// is something left. An idle member holds no writer.
 type outbox struct {
-	via   Transport
-	sink  sink
-	limit int // bytes queued at most, beyond one event
+	via      Transport
+	wire     framing
+	conn     net.Conn
+	raw      syscall.RawConn // for writes that do not wait; nil where there are none
+	deadline writeDeadline
+	limit    int // bytes queued at most, beyond one event
 
 	mu      sync.Mutex
 	queue   [][]byte
 	spare   [][]byte // the last written batch, kept for reuse
-	queued  int      // bytes in queue
+	queued  int      // bytes in queue and unsent
+	unsent  []byte   // encoded bytes a flush could not write, to go first
+	unsentB *[]byte  // the pooled buffer unsent lies in
 	writing bool     // a writer goroutine is running
 	state   outboxState
 	end     ending
@@ -44,7 +51,7 @@ type outboxState uint8
 
 const (
 	outboxOpen   outboxState = iota
-	outboxEnding             // finish after the batch being written
+	outboxEnding             // finish after what is being written
 	outboxDone               // finished or failed; pushes are ignored
 )
 
@@ -55,14 +62,18 @@ const (
 	idleSlice = 8
 )
 
-func newOutbox(via Transport, s sink, limit int) *outbox {
-	return &outbox{via: via, sink: s, limit: limit}
+func newOutbox(via Transport, conn net.Conn, limit int) *outbox {
+	o := &outbox{via: via, wire: tcpFraming{}, conn: conn, raw: rawConnOf(conn), deadline: writeDeadline{conn: conn}, limit: limit}
+	if via == ViaWeb {
+		o.wire = wsFraming{}
+	}
+	return o
 }
 
-// push queues the event for the member, without waking its writer: the pool
-// wakes each member once after a batch of work (flush). It returns false
-// when the member is too far behind to take the event; the event is then
-// not queued.
+// push queues the event for the member, without writing it: the pool
+// flushes each member once after a batch of work. It returns false when
+// the member is too far behind to take the event; the event is then not
+// queued.
 func (o *outbox) push(f frame) bool {
 	b := f.tcp
 	if o.via == ViaWeb {
@@ -84,22 +95,59 @@ func (o *outbox) push(f frame) bool {
 	return true
 }
 
-// flush wakes the writer for what push queued.
+// flush writes what push queued: at once, as far as the socket takes it,
+// and the rest through the writer.
 func (o *outbox) flush() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if len(o.queue) > 0 {
-		o.wake()
+	if len(o.queue) == 0 || o.writing {
+		return
 	}
+	if o.state == outboxOpen && o.raw != nil && o.writeNow() {
+		return
+	}
+	o.wake()
 }
 
-// send queues an event and wakes the writer, for callers outside the pool.
+// writeNow writes the queue to the socket without waiting, and reports
+// whether all of it went. What the socket did not take stays queued, or in
+// unsent when an encoded chunk went in part. A broken connection is left
+// to the writer to find. o.mu is held.
+func (o *outbox) writeNow() bool {
+	q := o.queue
+	for len(q) > 0 {
+		buf := packBuffers.Get().(*[]byte)
+		b, n := o.wire.encode((*buf)[:0], q)
+		*buf = b
+		written, _ := tryWrite(o.raw, b)
+		if written == 0 {
+			putPackBuffer(buf) // nothing went (or the connection broke): the writer starts from the queue
+			break
+		}
+		for _, e := range q[:n] {
+			o.queued -= len(e)
+		}
+		q = q[n:]
+		if written < len(b) {
+			o.unsent, o.unsentB = b[written:], buf
+			o.queued += len(o.unsent)
+			break
+		}
+		putPackBuffer(buf)
+	}
+	kept := copy(o.queue, q)
+	clear(o.queue[kept:])
+	o.queue = o.queue[:kept]
+	return kept == 0 && o.unsent == nil
+}
+
+// send queues an event and flushes it, for callers outside the pool.
 func (o *outbox) send(f frame) {
 	o.push(f)
 	o.flush()
 }
 
-// close ends the connection for the given reason, after the batch being
+// close ends the connection for the given reason, after what is being
 // written, if any. What is queued behind it is dropped: the member is
 // leaving, and the last words (the shutdown notice, say) must not wait
 // behind a backlog. Later pushes are ignored; only the first close counts.
@@ -110,11 +158,15 @@ func (o *outbox) close(end ending) {
 		return
 	}
 	clear(o.queue)
-	o.queue, o.queued = o.queue[:0], 0
+	o.queue, o.queued = o.queue[:0], len(o.unsent)
 	o.state = outboxEnding
 	o.end = end
 	o.wake()
 }
+
+// hurry makes a pending or later write give up soon, for a member that is
+// being dropped for not reading.
+func (o *outbox) hurry() { o.deadline.hurry() }
 
 // wait returns when no writer goroutine is running, and none will start.
 func (o *outbox) wait() {
@@ -136,8 +188,8 @@ func (o *outbox) wake() {
 	go o.drain()
 }
 
-// drain writes batches until the queue is empty, then finishes the
-// connection if the outbox is ending.
+// drain writes until nothing is left, then finishes the connection if the
+// outbox is ending.
 func (o *outbox) drain() {
 	defer o.writer.Done()
 	var batch [][]byte
@@ -147,7 +199,8 @@ func (o *outbox) drain() {
 			o.spare = batch[:0]
 		}
 		batch = o.queue
-		if len(batch) == 0 {
+		unsent, unsentB := o.unsent, o.unsentB
+		if len(batch) == 0 && unsent == nil {
 			o.writing = false
 			// Going idle: keep only small slices, so a member that was
 			// sent a burst does not hold its size while quiet.
@@ -164,22 +217,70 @@ func (o *outbox) drain() {
 			o.state = outboxDone
 			end := o.end
 			o.mu.Unlock()
-			o.sink.finish(end)
+			o.finish(end)
 			return
 		}
 		o.queue, o.spare, o.queued = o.spare, nil, 0
+		o.unsent, o.unsentB = nil, nil
 		o.mu.Unlock()
 
-		err := o.sink.write(batch)
+		var err error
+		if unsent != nil {
+			err = o.writeAll(unsent)
+			putPackBuffer(unsentB)
+		}
+		if err == nil {
+			err = o.writeBatch(batch)
+		}
 		clear(batch) // drop references to shared event bytes
 		if err != nil {
 			o.mu.Lock()
 			o.state, o.queue, o.queued, o.writing = outboxDone, nil, 0, false
 			o.mu.Unlock()
-			o.sink.abort()
+			o.conn.Close()
 			return
 		}
 	}
+}
+
+// writeBatch encodes and writes a batch, waiting for the socket.
+func (o *outbox) writeBatch(batch [][]byte) error {
+	buf := packBuffers.Get().(*[]byte)
+	defer putPackBuffer(buf)
+	for len(batch) > 0 {
+		b, n := o.wire.encode((*buf)[:0], batch)
+		*buf = b
+		if err := o.writeAll(b); err != nil {
+			return err
+		}
+		batch = batch[n:]
+	}
+	return nil
+}
+
+// writeAll writes b, waiting for the socket up to the write timeout.
+func (o *outbox) writeAll(b []byte) error {
+	o.deadline.refresh()
+	_, err := o.conn.Write(b)
+	return err
+}
+
+// finish sends the last words, if any, and half-closes the connection;
+// the member's reader then sees the client close, or resets the connection
+// after lingerAfter.
+func (o *outbox) finish(end ending) {
+	last := o.wire.lastWords(end)
+	if last == nil {
+		return
+	}
+	if o.writeAll(last) != nil {
+		o.conn.Close()
+		return
+	}
+	if tc, ok := o.conn.(*net.TCPConn); ok {
+		tc.CloseWrite()
+	}
+	o.conn.SetReadDeadline(time.Now().Add(lingerAfter))
 }
 
 // ending says why the server ends a connection: a last TCP line and a
@@ -192,59 +293,37 @@ type ending struct {
 
 // The ways the server ends a member's connection.
 var (
-	endGone     = ending{status: 1000}                                                                       // the member left or broke the connection
+	endGone     = ending{}                                                                                   // the member left or broke the connection: nothing to say
 	endQuit     = ending{line: "* bye", status: 1000, reason: "bye"}                                         // \quit
 	endShutdown = ending{line: "* server is shutting down", status: 1001, reason: "server is shutting down"} // graceful stop
 	endSlow     = ending{line: "! disconnected: you were not reading fast enough", status: 1008, reason: "not reading fast enough"}
 	endFull     = ending{line: "! server full", status: 1013, reason: "server full"}
 )
 
-// maxPacked is how many bytes of queued events a writer packs into one
-// write (one frame on the WebSocket). A single larger event goes alone.
+// maxPacked is how many bytes of queued events are packed into one write
+// (one frame on the WebSocket). A single larger event goes alone.
 const maxPacked = 64 << 10
 
-// packBuffers hold packed batches only while they are written, so idle
+// packBuffers hold encoded events only while they are written, so idle
 // members keep none.
 var packBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
-// writePacked writes a whole batch with write, packed as pack does.
-func writePacked(batch [][]byte, sep byte, write func([]byte) error) error {
-	for len(batch) > 0 {
-		packed, n, buf := pack(batch, sep)
-		err := write(packed)
-		if buf != nil {
-			packBuffers.Put(buf)
-		}
-		if err != nil {
-			return err
-		}
-		batch = batch[n:]
+// putPackBuffer gives a buffer back, unless one large event made it too
+// big to keep.
+func putPackBuffer(buf *[]byte) {
+	if cap(*buf) <= 2*maxPacked {
+		packBuffers.Put(buf)
 	}
-	return nil
 }
 
-// pack copies the first events of batch into one buffer, separated by sep
-// when it is not 0, up to maxPacked bytes. It returns the packed bytes,
-// how many events they hold, and the pooled buffer to give back to
-// packBuffers afterwards (nil when a lone event is returned as it is).
-// Copying small events beats a writev, which the runtime answers by
-// keeping an iovec array per socket.
-func pack(batch [][]byte, sep byte) (packed []byte, n int, buf *[]byte) {
-	extra := 0
-	if sep != 0 {
-		extra = 1
+// packed reports how many of the first events of batch go in one write:
+// at least one, and more while they fit in maxPacked bytes with sep bytes
+// between them.
+func packed(batch [][]byte, sep int) (n, size int) {
+	n, size = 1, len(batch[0])
+	for n < len(batch) && size+sep+len(batch[n]) <= maxPacked {
+		size += sep + len(batch[n])
+		n++
 	}
-	if len(batch) == 1 || len(batch[0])+extra+len(batch[1]) > maxPacked {
-		return batch[0], 1, nil
-	}
-	buf = packBuffers.Get().(*[]byte)
-	b := append((*buf)[:0], batch[0]...)
-	for n = 1; n < len(batch) && len(b)+extra+len(batch[n]) <= maxPacked; n++ {
-		if sep != 0 {
-			b = append(b, sep)
-		}
-		b = append(b, batch[n]...)
-	}
-	*buf = b
-	return b, n, buf
+	return n, size
 }

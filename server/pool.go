@@ -371,7 +371,7 @@ func (p *ClientPool) tell(m *Member, f frame) bool {
 // drop removes a member that is too far behind, giving its connection only a
 // short time to take the last words.
 func (p *ClientPool) drop(m *Member) {
-	m.out.sink.hurry()
+	m.out.hurry()
 	p.remove(m, endSlow, "too slow")
 }
 

@@ -10,9 +10,9 @@ import (
 	"time"
 )
 
-// tcpLingerAfter is how long a client has to close after the server's last
-// line before the connection is reset.
-const tcpLingerAfter = 500 * time.Millisecond
+// lingerAfter is how long a client has to close after the server's last
+// words before the connection is reset.
+const lingerAfter = 500 * time.Millisecond
 
 // acceptTCP accepts netcat and telnet connections until the listener closes.
 func (s *Server) acceptTCP() {
@@ -63,8 +63,7 @@ func (s *Server) serveTCP(conn *net.TCPConn) {
 		return // closed or refused before joining: never announced
 	}
 	capSendBuffer(conn)
-	sink := &tcpSink{conn: conn, deadline: writeDeadline{conn: conn}}
-	m := newMember(ViaTCP, addr, sink, s.cfg.OutboxLimit)
+	m := newMember(ViaTCP, addr, conn, s.cfg.OutboxLimit)
 	if r := s.pool.Register(m, ""); r != nil {
 		hangUp(conn, lr, "! "+r.Text)
 		return
@@ -140,10 +139,7 @@ func notChat(line []byte) bool {
 // not close in time, the connection is reset.
 func (s *Server) endTCP(m *Member, conn *net.TCPConn, err error) {
 	s.pool.Unregister(m)
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		conn.SetLinger(0)
-	}
-	conn.Close()
+	closeAfterRead(conn, err)
 	m.out.wait()
 }
 
@@ -155,7 +151,7 @@ func hangUp(conn *net.TCPConn, lr *LineReader, last string) {
 		return
 	}
 	conn.CloseWrite()
-	conn.SetReadDeadline(time.Now().Add(tcpLingerAfter))
+	conn.SetReadDeadline(time.Now().Add(lingerAfter))
 	for {
 		if _, err := lr.ReadLine(); err != nil && !errors.Is(err, ErrLineTooLong) {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -166,38 +162,23 @@ func hangUp(conn *net.TCPConn, lr *LineReader, last string) {
 	}
 }
 
-// tcpSink writes a TCP member's outbox to its connection, packing queued
-// lines into as few writes as possible.
-type tcpSink struct {
-	conn     *net.TCPConn
-	deadline writeDeadline
+// tcpFraming puts events on a TCP connection: the lines as they are.
+type tcpFraming struct{}
+
+func (tcpFraming) encode(buf []byte, batch [][]byte) ([]byte, int) {
+	n, _ := packed(batch, 0)
+	for _, l := range batch[:n] {
+		buf = append(buf, l...)
+	}
+	return buf, n
 }
 
-func (t *tcpSink) write(batch [][]byte) error {
-	t.deadline.refresh()
-	return writePacked(batch, 0, func(b []byte) error {
-		_, err := t.conn.Write(b)
-		return err
-	})
-}
-
-// finish sends the last line and half-closes; the member's reader then sees
-// the client close, or resets the connection after tcpLingerAfter.
-func (t *tcpSink) finish(end ending) {
+func (tcpFraming) lastWords(end ending) []byte {
 	if end.line == "" {
-		return
+		return nil
 	}
-	if t.write([][]byte{line(end.line)}) != nil {
-		t.conn.Close()
-		return
-	}
-	t.conn.CloseWrite()
-	t.conn.SetReadDeadline(time.Now().Add(tcpLingerAfter))
+	return line(end.line)
 }
-
-func (t *tcpSink) hurry() { t.deadline.hurry() }
-
-func (t *tcpSink) abort() { t.conn.Close() }
 
 // addrIP returns the IP address of a host:port address.
 func addrIP(hostport string) netip.Addr {

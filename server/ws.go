@@ -1,21 +1,22 @@
 package server
 
 import (
-	"context"
+	"bufio"
 	"encoding/json"
+	"errors"
 	"math"
 	"net"
 	"net/http"
+	"os"
 	"strings"
+	"sync/atomic"
 	"time"
-
-	"github.com/coder/websocket"
 )
 
 const (
-	// wsReadLimit bounds one frame from a client: a message of the longest
-	// allowed text with every character escaped fits well within it. A
-	// larger frame ends the connection with 1009.
+	// wsReadLimit bounds one message from a client: a message of the
+	// longest allowed text with every character escaped fits well within
+	// it. A larger message ends the connection with 1009.
 	wsReadLimit = 16 << 10
 )
 
@@ -32,7 +33,6 @@ type wireInbound struct {
 // its headers and the HTTP server's per-connection state are not held for
 // the life of the member.
 func (s *Server) handleWS() http.Handler {
-	accept := &websocket.AcceptOptions{OriginPatterns: s.cfg.AllowedOrigins}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ip, addr := addrIP(r.RemoteAddr), r.RemoteAddr
 		if !s.gate.admit(ip) {
@@ -40,43 +40,59 @@ func (s *Server) handleWS() http.Handler {
 			http.Error(w, "server full", http.StatusServiceUnavailable)
 			return
 		}
-		raw := netConnOf(r.Context())
-		if raw != nil {
-			capSendBuffer(raw)
-		}
-		conn, err := websocket.Accept(w, r, accept)
+		conn, br, err := upgradeWS(w, r, s.cfg.AllowedOrigins)
 		if err != nil {
 			s.gate.release(ip)
 			s.log.Info("refused", "via", ViaWeb, "addr", addr, "reason", err.Error())
-			return // Accept has answered (403 for a foreign Origin)
+			return // upgradeWS has answered (403 for a foreign Origin)
 		}
-		closer := wsCloser{conn}
-		if !s.conns.add(closer) {
+		conn.SetDeadline(time.Time{}) // the HTTP server's, if any
+		capSendBuffer(conn)
+		if !s.conns.add(conn) {
 			s.gate.release(ip)
-			conn.Close(websocket.StatusGoingAway, endShutdown.reason)
+			conn.Write(closeFrame(endShutdown.status, endShutdown.reason))
+			conn.Close()
 			return
 		}
 		go func() {
-			defer s.conns.done(closer)
+			defer s.conns.done(conn)
 			defer s.gate.release(ip)
 			defer s.contain(addr)
-			s.serveWS(conn, raw, addr)
+			s.serveWS(conn, br, addr)
 		}()
 	})
 }
 
-// serveWS reads one browser member's frames until the connection ends. The
-// first accepted frame must be `got_a_new_user`; refused names may be
-// retried.
-func (s *Server) serveWS(conn *websocket.Conn, raw net.Conn, addr string) {
-	conn.SetReadLimit(wsReadLimit)
-	m := newMember(ViaWeb, addr, &wsSink{conn: conn, deadline: writeDeadline{conn: raw}}, s.cfg.OutboxLimit)
-	stopPings := s.keepAlive(conn)
+// serveWS reads one browser member's messages until the connection ends.
+// The first accepted message must be `got_a_new_user`; refused names may
+// be retried.
+func (s *Server) serveWS(conn net.Conn, br *bufio.Reader, addr string) {
+	m := newMember(ViaWeb, addr, conn, s.cfg.OutboxLimit)
+	heard, stopPings := s.keepAlive(m, conn)
+	rd := &wsReader{r: br, limit: wsReadLimit, control: func(op byte, payload []byte) {
+		heard()
+		if op == opPing {
+			m.out.send(frame{web: controlFrame(opPong, payload)})
+		}
+	}}
+	var readErr error
 	defer func() {
 		stopPings()
+		// A close from the peer is answered with its status, a broken
+		// rule with ours; the pool's own reasons come first if it ended
+		// the member (only the first close counts).
+		var peer *wsPeerClosed
+		var broken *wsError
+		switch {
+		case errors.As(readErr, &peer):
+			m.out.close(ending{status: peer.status})
+		case errors.As(readErr, &broken):
+			m.out.close(ending{status: broken.status, reason: broken.reason})
+		}
 		s.pool.Unregister(m)
-		conn.CloseNow()
+		m.out.hurry() // the last words have little time to go
 		m.out.wait()
+		closeAfterRead(conn, readErr)
 	}()
 
 	joined := false
@@ -89,14 +105,16 @@ func (s *Server) serveWS(conn *websocket.Conn, raw net.Conn, addr string) {
 	}
 	flood := newFloodGate(s.cfg.Flood, time.Now())
 	for {
-		typ, data, err := conn.Read(context.Background())
+		op, data, err := rd.next()
 		if err != nil {
+			readErr = err
 			return
 		}
+		heard()
 		flood.throttle(answer)
 		var in wireInbound
 		switch {
-		case typ != websocket.MessageText:
+		case op != opText:
 			answer(refuse(CodeBadRequest, "frames must be text, each one JSON object"))
 		case json.Unmarshal(data, &in) != nil:
 			answer(refuse(CodeBadRequest, "a frame must be one JSON object with a type"))
@@ -120,53 +138,79 @@ func (s *Server) serveWS(conn *websocket.Conn, raw net.Conn, addr string) {
 	}
 }
 
-// keepAlive pings the peer every PingInterval and closes the connection if
-// a pong does not come within PingTimeout. It holds a timer, not a
-// goroutine, between pings. The returned function stops it.
-func (s *Server) keepAlive(conn *websocket.Conn) (stop func()) {
+// closeAfterRead closes a member's connection once its reader stopped
+// with err: at once (a reset) if the server had said its last words and
+// the client did not close within lingerAfter.
+func closeAfterRead(conn net.Conn, err error) {
+	if tc, ok := conn.(*net.TCPConn); ok && errors.Is(err, os.ErrDeadlineExceeded) {
+		tc.SetLinger(0)
+	}
+	conn.Close()
+}
+
+// wsPing is the server's ping frame.
+var wsPing = controlFrame(opPing, nil)
+
+// keepAlive pings the peer every PingInterval and cuts the connection if
+// nothing, not even a pong, comes within PingTimeout of a ping. It holds a
+// timer, not a goroutine, between pings. The reader calls heard for every
+// frame; stop ends the pings.
+func (s *Server) keepAlive(m *Member, conn net.Conn) (heard, stop func()) {
+	var last atomic.Int64 // when the peer was last heard, in Unix ns
+	var pinged int64      // when the unanswered ping went out; timer only
 	var timer *time.Timer
-	ping := func() {
-		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.PingTimeout)
-		defer cancel()
-		if err := conn.Ping(ctx); err != nil {
-			conn.CloseNow()
+	tick := func() {
+		if pinged != 0 {
+			if last.Load() < pinged {
+				conn.Close() // the reader sees it and ends the member
+				return
+			}
+			pinged = 0
+			timer.Reset(max(s.cfg.PingInterval-s.cfg.PingTimeout, 0))
 			return
 		}
-		timer.Reset(s.cfg.PingInterval)
+		pinged = time.Now().UnixNano()
+		m.out.send(frame{web: wsPing})
+		timer.Reset(s.cfg.PingTimeout)
 	}
-	timer = time.AfterFunc(math.MaxInt64, ping)
+	timer = time.AfterFunc(math.MaxInt64, tick)
 	timer.Reset(s.cfg.PingInterval)
-	return func() { timer.Stop() }
+	heard = func() { last.Store(time.Now().UnixNano()) }
+	return heard, func() { timer.Stop() }
 }
 
-// wsSink writes a browser member's outbox: queued events packed into as few
-// frames as possible. Write timeouts are deadlines on the socket under the
-// WebSocket, which cost far less per write than a context.
-type wsSink struct {
-	conn     *websocket.Conn
-	deadline writeDeadline
-}
+// wsFraming puts events on a WebSocket: queued events packed, one per
+// line, into as few text frames as possible. Control frames (pings,
+// pongs) are queued whole and go as they are; they start with the final
+// bit set, where every event is JSON and starts with '{'.
+type wsFraming struct{}
 
-func (w *wsSink) write(batch [][]byte) error {
-	w.deadline.refresh()
-	return writePacked(batch, '\n', func(frame []byte) error {
-		return w.conn.Write(context.Background(), websocket.MessageText, frame)
-	})
-}
-
-func (w *wsSink) finish(end ending) {
-	if end.line == "" {
-		w.conn.CloseNow()
-		return
+func (wsFraming) encode(buf []byte, batch [][]byte) ([]byte, int) {
+	if isFrame(batch[0]) {
+		return append(buf, batch[0]...), 1
 	}
-	w.conn.Close(websocket.StatusCode(end.status), end.reason)
+	events := 1
+	for events < len(batch) && !isFrame(batch[events]) {
+		events++
+	}
+	n, size := packed(batch[:events], 1)
+	buf = appendFrameHeader(buf, opText, size)
+	for i, e := range batch[:n] {
+		if i > 0 {
+			buf = append(buf, '\n')
+		}
+		buf = append(buf, e...)
+	}
+	return buf, n
 }
 
-func (w *wsSink) hurry() { w.deadline.hurry() }
+func (wsFraming) lastWords(end ending) []byte {
+	if end.status == 0 {
+		return nil
+	}
+	return closeFrame(end.status, end.reason)
+}
 
-func (w *wsSink) abort() { w.conn.CloseNow() }
-
-// wsCloser lets the connection tracker cut a WebSocket.
-type wsCloser struct{ conn *websocket.Conn }
-
-func (c wsCloser) Close() error { return c.conn.CloseNow() }
+// isFrame reports whether a queued item is a whole WebSocket frame rather
+// than an event.
+func isFrame(b []byte) bool { return b[0]&0x80 != 0 }

@@ -1,0 +1,15 @@
+//go:build !unix
+
+package server
+
+import (
+	"net"
+	"syscall"
+)
+
+// rawConnOf reports that this platform has no writes that do not wait:
+// every member's writes go through its writer goroutine.
+func rawConnOf(net.Conn) syscall.RawConn { return nil }
+
+// tryWrite is not called where rawConnOf returns nil.
+func tryWrite(syscall.RawConn, []byte) (int, error) { return 0, nil }
