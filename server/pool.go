@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -91,10 +93,26 @@ const maxBatchOps = 256
 func (p *ClientPool) flush() {
 	for _, o := range p.touched {
 		o.touched = false
-		o.flush()
 	}
+	parts := min(runtime.GOMAXPROCS(0), len(p.touched)/minFlushShare)
+	var wg sync.WaitGroup
+	for i := 1; i < parts; i++ {
+		share := p.touched[i*len(p.touched)/parts : (i+1)*len(p.touched)/parts]
+		wg.Go(func() { flushAll(share) })
+	}
+	flushAll(p.touched[:len(p.touched)/max(parts, 1)])
+	wg.Wait()
 	clear(p.touched)
 	p.touched = p.touched[:0]
+}
+
+// minFlushShare is the fewest outboxes worth handing to another core.
+const minFlushShare = 64
+
+func flushAll(outboxes []*outbox) {
+	for _, o := range outboxes {
+		o.flush()
+	}
 }
 
 // do runs one op. A bug that panics in it is logged and the pool goes on:
