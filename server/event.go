@@ -105,25 +105,32 @@ func welcomeFrame(m *Member) frame {
 	}
 }
 
-// rosterFrame lists the members in join order: the `* online now` line and
-// the `existing_users` event.
-// Each member's entry is encoded once, when it is named, so a roster of
-// thousands costs copies, not encodings.
-func rosterFrame(members []*Member) frame {
-	tcp := make([]byte, 0, 32+len(members)*16)
-	tcp = append(tcp, "* online now ("...)
-	tcp = append(strconv.AppendInt(tcp, int64(len(members)), 10), "): "...)
+// rosterFrame lists the members in join order, for one recipient: the
+// `* online now` line on TCP, the `existing_users` event on the WebSocket.
+// Only the recipient's form is built, and each member's entry was encoded
+// when it was named, so a roster of thousands costs one copy.
+func rosterFrame(members []*Member, via Transport) frame {
+	if via == ViaTCP {
+		tcp := make([]byte, 0, 32+len(members)*16)
+		tcp = append(tcp, "* online now ("...)
+		tcp = append(strconv.AppendInt(tcp, int64(len(members)), 10), "): "...)
+		for i, m := range members {
+			if i > 0 {
+				tcp = append(tcp, ", "...)
+			}
+			tcp = append(tcp, m.name...)
+		}
+		return frame{tcp: append(tcp, '\r', '\n')}
+	}
 	web := make([]byte, 0, 40+len(members)*64)
 	web = append(web, `{"type":"existing_users","users":[`...)
 	for i, m := range members {
 		if i > 0 {
-			tcp = append(tcp, ", "...)
 			web = append(web, ',')
 		}
-		tcp = append(tcp, m.name...)
 		web = append(web, m.entry...)
 	}
-	return frame{tcp: append(tcp, '\r', '\n'), web: append(web, "]}"...)}
+	return frame{web: append(web, "]}"...)}
 }
 
 // rosterEntry is a member's object in `existing_users`.

@@ -11,8 +11,10 @@ import (
 type framing interface {
 	// encode appends the first events of batch to buf as they go on the
 	// wire, packed up to about maxPacked bytes, and reports how many it
-	// took (at least one).
-	encode(buf []byte, batch [][]byte) ([]byte, int)
+	// took (at least one). A lone event larger than that is not copied:
+	// encode appends what goes before it and returns it as tail, to be
+	// written after buf.
+	encode(buf []byte, batch [][]byte) (out, tail []byte, n int)
 	// lastWords is what the connection sends before the server ends it
 	// for the given reason; nil for nothing.
 	lastWords(end ending) []byte
@@ -117,9 +119,12 @@ func (o *outbox) writeNow() bool {
 	q := o.queue
 	for len(q) > 0 {
 		buf := packBuffers.Get().(*[]byte)
-		b, n := o.wire.encode((*buf)[:0], q)
+		b, tail, n := o.wire.encode((*buf)[:0], q)
 		*buf = b
-		written, _ := tryWrite(o.raw, b)
+		written := 0
+		if tail == nil { // a large event is the writer's, uncopied
+			written, _ = tryWrite(o.raw, b)
+		}
 		if written == 0 {
 			putPackBuffer(buf) // nothing went (or the connection broke): the writer starts from the queue
 			break
@@ -248,10 +253,15 @@ func (o *outbox) writeBatch(batch [][]byte) error {
 	buf := packBuffers.Get().(*[]byte)
 	defer putPackBuffer(buf)
 	for len(batch) > 0 {
-		b, n := o.wire.encode((*buf)[:0], batch)
+		b, tail, n := o.wire.encode((*buf)[:0], batch)
 		*buf = b
 		if err := o.writeAll(b); err != nil {
 			return err
+		}
+		if tail != nil {
+			if err := o.writeAll(tail); err != nil {
+				return err
+			}
 		}
 		batch = batch[n:]
 	}
@@ -260,6 +270,9 @@ func (o *outbox) writeBatch(batch [][]byte) error {
 
 // writeAll writes b, waiting for the socket up to the write timeout.
 func (o *outbox) writeAll(b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
 	o.deadline.refresh()
 	_, err := o.conn.Write(b)
 	return err

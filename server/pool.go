@@ -289,7 +289,7 @@ func (p *ClientPool) register(m *Member, name string) *Refusal {
 	p.count(m, 1)
 	p.log.Info("join", "id", m.id, "name", m.name, "via", m.via, "addr", m.addr)
 
-	if p.tell(m, welcomeFrame(m)) && p.tell(m, rosterFrame(p.order)) && p.tell(m, historyFrame(p.history.messages())) {
+	if p.tell(m, welcomeFrame(m)) && p.tell(m, rosterFrame(p.order, m.via)) && p.tell(m, historyFrame(p.history.messages())) {
 		p.broadcast(joinedFrame(m), m)
 	}
 	return nil
@@ -310,7 +310,7 @@ func (p *ClientPool) handle(m *Member, cmd Command) {
 	case CommandNick:
 		p.rename(m, cmd.Arg)
 	case CommandWho:
-		p.tell(m, rosterFrame(p.order))
+		p.tell(m, rosterFrame(p.order, m.via))
 	case CommandHelp:
 		p.tell(m, noticeFrame(helpLines...))
 	case CommandQuit:

@@ -165,12 +165,15 @@ func hangUp(conn *net.TCPConn, lr *LineReader, last string) {
 // tcpFraming puts events on a TCP connection: the lines as they are.
 type tcpFraming struct{}
 
-func (tcpFraming) encode(buf []byte, batch [][]byte) ([]byte, int) {
-	n, _ := packed(batch, 0)
+func (tcpFraming) encode(buf []byte, batch [][]byte) (out, tail []byte, n int) {
+	if len(batch[0]) > maxPacked {
+		return buf, batch[0], 1
+	}
+	n, _ = packed(batch, 0)
 	for _, l := range batch[:n] {
 		buf = append(buf, l...)
 	}
-	return buf, n
+	return buf, nil, n
 }
 
 func (tcpFraming) lastWords(end ending) []byte {

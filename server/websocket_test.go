@@ -112,12 +112,19 @@ func TestWSFraming(t *testing.T) {
 	batch := [][]byte{[]byte(`{"a":1}`), []byte(`{"b":2}`), ping, []byte(`{"c":3}`)}
 	var got [][]byte
 	for len(batch) > 0 {
-		b, n := wsFraming{}.encode(nil, batch)
+		b, tail, n := wsFraming{}.encode(nil, batch)
+		if tail != nil {
+			t.Fatalf("small events left uncopied")
+		}
 		got, batch = append(got, b), batch[n:]
 	}
 	want := [][]byte{append([]byte{0x81, 15}, `{"a":1}`+"\n"+`{"b":2}`...), ping, append([]byte{0x81, 7}, `{"c":3}`...)}
 	if !bytes.Equal(bytes.Join(got, nil), bytes.Join(want, nil)) || len(got) != 3 {
 		t.Errorf("encoded %q, want %q", got, want)
+	}
+	big := bytes.Repeat([]byte("x"), maxPacked+1)
+	if b, tail, n := (wsFraming{}).encode(nil, [][]byte{big, []byte("{}")}); n != 1 || &tail[0] != &big[0] || !bytes.Equal(b, appendFrameHeader(nil, opText, len(big))) {
+		t.Errorf("a large event: header % x, n %d", b, n)
 	}
 	for _, size := range []int{125, 126, 65535, 65536} {
 		h := appendFrameHeader(nil, opText, size)

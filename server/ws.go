@@ -185,9 +185,12 @@ func (s *Server) keepAlive(m *Member, conn net.Conn) (heard, stop func()) {
 // bit set, where every event is JSON and starts with '{'.
 type wsFraming struct{}
 
-func (wsFraming) encode(buf []byte, batch [][]byte) ([]byte, int) {
-	if isFrame(batch[0]) {
-		return append(buf, batch[0]...), 1
+func (wsFraming) encode(buf []byte, batch [][]byte) (out, tail []byte, n int) {
+	switch {
+	case isFrame(batch[0]):
+		return append(buf, batch[0]...), nil, 1
+	case len(batch[0]) > maxPacked:
+		return appendFrameHeader(buf, opText, len(batch[0])), batch[0], 1
 	}
 	events := 1
 	for events < len(batch) && !isFrame(batch[events]) {
@@ -201,7 +204,7 @@ func (wsFraming) encode(buf []byte, batch [][]byte) ([]byte, int) {
 		}
 		buf = append(buf, e...)
 	}
-	return buf, n
+	return buf, nil, n
 }
 
 func (wsFraming) lastWords(end ending) []byte {
