@@ -143,6 +143,9 @@ func (o *outbox) writeNow() bool {
 	kept := copy(o.queue, q)
 	clear(o.queue[kept:])
 	o.queue = o.queue[:kept]
+	if kept == 0 && cap(o.queue) > idleSlice {
+		o.queue = nil // a burst's size is not kept by a member that took it all
+	}
 	return kept == 0 && o.unsent == nil
 }
 

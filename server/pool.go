@@ -40,6 +40,13 @@ type ClientPool struct {
 	history *history
 	closed  bool      // shutting down: nobody else may join
 	touched []*outbox // outboxes pushed to since the last flush
+	churn   int         // joins and leaves since memory was last returned
+	tidy    *time.Timer // returns memory once a storm of them is over
+
+	// When to return memory after a storm, and what to call then (tests).
+	tidyAfter int
+	tidyQuiet time.Duration
+	onTidy    func()
 
 	// Member counts by transport, written by the pool goroutine and read
 	// without waiting for it, so /healthz answers even when the pool is busy.
@@ -57,6 +64,9 @@ func NewClientPool(historySize int, log *slog.Logger) *ClientPool {
 		pool:    make(map[string]*Member),
 		names:   make(map[string]*Member),
 		history: newHistory(historySize),
+
+		tidyAfter: defaultTidyAfter,
+		tidyQuiet: defaultTidyQuiet,
 	}
 }
 
@@ -81,6 +91,9 @@ func (p *ClientPool) Run(ctx context.Context) {
 			}
 			p.flush()
 		case <-ctx.Done():
+			if p.tidy != nil {
+				p.tidy.Stop()
+			}
 			return
 		}
 	}
@@ -112,6 +125,37 @@ const minFlushShare = 64
 func flushAll(outboxes []*outbox) {
 	for _, o := range outboxes {
 		o.flush()
+	}
+}
+
+// After a storm of joins or leaves (each announced to everyone, each
+// newcomer sent the whole roster), the heap is far larger than what stays
+// in use, and the runtime returns the rest to the system only minutes
+// later. So after 1000 joins and leaves, once the room has had none for
+// 10 s, the pool returns it at once (one garbage collection).
+const (
+	defaultTidyAfter = 1000
+	defaultTidyQuiet = 10 * time.Second
+)
+
+// churned counts a join or leave. Pool goroutine only.
+func (p *ClientPool) churned() {
+	if p.churn++; p.churn < p.tidyAfter {
+		return
+	}
+	if p.tidy == nil {
+		p.tidy = time.AfterFunc(p.tidyQuiet, p.returnMemory)
+	} else {
+		p.tidy.Reset(p.tidyQuiet)
+	}
+}
+
+// returnMemory runs when a storm is over.
+func (p *ClientPool) returnMemory() {
+	p.post(func() { p.churn = 0 })
+	debug.FreeOSMemory()
+	if p.onTidy != nil {
+		p.onTidy()
 	}
 }
 
@@ -287,6 +331,7 @@ func (p *ClientPool) register(m *Member, name string) *Refusal {
 	p.names[m.key] = m
 	p.order = append(p.order, m)
 	p.count(m, 1)
+	p.churned()
 	p.log.Info("join", "id", m.id, "name", m.name, "via", m.via, "addr", m.addr)
 
 	if p.tell(m, welcomeFrame(m)) && p.tell(m, rosterFrame(p.order, m.via)) && p.tell(m, historyFrame(p.history.messages())) {
@@ -364,6 +409,7 @@ func (p *ClientPool) remove(m *Member, end ending, why string) {
 		p.order = slices.Delete(p.order, i, i+1)
 	}
 	p.count(m, -1)
+	p.churned()
 	m.out.close(end)
 	p.log.Info("leave", "id", m.id, "name", m.name, "via", m.via, "reason", why)
 	p.broadcast(leftFrame(m), nil)

@@ -1,0 +1,56 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+)
+
+// TestMemoryReturnedAfterAStorm has a storm of joins and leaves, then
+// quiet: the pool gives its memory back once, and not before the quiet.
+func TestMemoryReturnedAfterAStorm(t *testing.T) {
+	p := NewClientPool(0, slog.New(slog.DiscardHandler))
+	p.tidyAfter, p.tidyQuiet = 20, 50*time.Millisecond
+	tidied := make(chan time.Time, 2)
+	p.onTidy = func() { tidied <- time.Now() }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { p.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	f, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var lastChange time.Time
+	for range 10 { // 20 changes: 10 joins, 10 leaves
+		m := newMember(ViaTCP, "test", devNull{f}, 1<<20)
+		if r := p.Register(m, ""); r != nil {
+			t.Fatal(r)
+		}
+		p.Unregister(m)
+		m.out.wait()
+		lastChange = time.Now()
+	}
+	select {
+	case at := <-tidied:
+		if quiet := at.Sub(lastChange); quiet < p.tidyQuiet {
+			t.Errorf("memory returned %v after the last change, before the quiet of %v", quiet, p.tidyQuiet)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("memory was not returned after the storm")
+	}
+	// A few more changes, under the threshold: nothing more.
+	m := newMember(ViaTCP, "test", devNull{f}, 1<<20)
+	p.Register(m, "")
+	p.Unregister(m)
+	p.Members() // the pool has counted them
+	p.call(func() {
+		if p.churn != 2 {
+			t.Errorf("churn %d after the tidy and two changes, want 2", p.churn)
+		}
+	})
+}
