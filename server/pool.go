@@ -38,8 +38,8 @@ type ClientPool struct {
 	names   map[string]*Member // joined members by name key
 	order   []*Member          // joined members in join order
 	history *history
-	closed  bool      // shutting down: nobody else may join
-	touched []*outbox // outboxes pushed to since the last flush
+	closed  bool        // shutting down: nobody else may join
+	touched []*outbox   // outboxes pushed to since the last flush
 	churn   int         // joins and leaves since memory was last returned
 	tidy    *time.Timer // returns memory once a storm of them is over
 
