@@ -102,7 +102,7 @@ func (o *outbox) push(f frame) bool {
 func (o *outbox) flush() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if len(o.queue) == 0 || o.writing {
+	if len(o.queue) == 0 || o.writing || o.state == outboxDone {
 		return
 	}
 	if o.state == outboxOpen && o.raw != nil && o.writeNow() {
