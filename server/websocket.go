@@ -312,9 +312,12 @@ func controlFrame(op byte, payload []byte) []byte {
 	return append(appendFrameHeader(make([]byte, 0, 2+len(payload)), op, len(payload)), payload...)
 }
 
-// closeFrame returns a close frame with status and reason.
+// closeFrame returns a close frame with status and reason, the reason cut
+// to the 123 bytes a control frame has room for.
 func closeFrame(status int, reason string) []byte {
+	for len(reason) > 123 || !utf8.ValidString(reason) {
+		reason = reason[:min(len(reason), 123)-1]
+	}
 	payload := binary.BigEndian.AppendUint16(nil, uint16(status))
-	payload = append(payload, truncate(reason, 123)...)
-	return controlFrame(opClose, payload)
+	return controlFrame(opClose, append(payload, reason...))
 }

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // clientFrame returns a masked client frame.
@@ -134,6 +135,9 @@ func TestWSFraming(t *testing.T) {
 	}
 	if got := closeFrame(1008, "not reading fast enough"); !bytes.Equal(got[:4], []byte{0x88, 25, 0x03, 0xf0}) {
 		t.Errorf("close frame % x", got)
+	}
+	if got := closeFrame(1000, strings.Repeat("é", 100)); len(got) != 2+2+122 || !utf8.Valid(got[4:]) {
+		t.Errorf("a long reason: %d bytes, % x", len(got), got[len(got)-4:])
 	}
 }
 

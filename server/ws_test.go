@@ -351,3 +351,17 @@ func TestWebPingDropsDeadPeers(t *testing.T) {
 		t.Fatalf("%d members, want nc and Alive", n)
 	}
 }
+
+// TestWebCloseHandshake: a client's close is answered with its own code,
+// so the client sees a clean close, and the member leaves.
+func TestWebCloseHandshake(t *testing.T) {
+	room := chattest.Start(t, server.Config{})
+	nc := room.Join(t)
+	web := room.JoinWS(t, "Leaving")
+	nc.Expect("* Leaving joined")
+	// Close returns nil only once the server's close frame has come back.
+	if err := web.Conn.Close(websocket.StatusGoingAway, "navigating away"); err != nil {
+		t.Fatalf("close handshake: %v", err)
+	}
+	nc.Expect("* Leaving left")
+}
