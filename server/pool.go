@@ -153,6 +153,9 @@ func (p *ClientPool) churned() {
 // returnMemory runs when a storm is over.
 func (p *ClientPool) returnMemory() {
 	p.post(func() { p.churn = 0 })
+	// Two collections: each also halves the stacks of goroutines that use
+	// little of theirs, and a member's reader grew its stack while joining.
+	runtime.GC()
 	debug.FreeOSMemory()
 	if p.onTidy != nil {
 		p.onTidy()
