@@ -378,3 +378,56 @@ func TestShutdownTellsEveryone(t *testing.T) {
 		t.Fatalf("shutdown took %v", took)
 	}
 }
+
+// TestFanOutToAWideRoom has enough members that the pool splits each flush
+// between goroutines: every member still gets every message, in order.
+func TestFanOutToAWideRoom(t *testing.T) {
+	const members, senders, perSender = 160, 4, 20
+	room := chattest.Start(t, server.Config{Flood: server.FloodLimit{Burst: perSender, PerSecond: 100}})
+	clients := make([]*chattest.TCPClient, members)
+	for i := range clients {
+		clients[i] = room.Join(t)
+	}
+	last := clients[members-1]
+	for _, c := range clients[:members-1] {
+		for c.ReadLine() != "* "+last.Name+" joined" { // the joins after c's own
+		}
+	}
+	for _, c := range clients[:senders] {
+		go func() {
+			for i := range perSender {
+				c.Send(fmt.Sprintf("n=%d", i))
+			}
+		}()
+	}
+	errs := make(chan error, members)
+	var wg sync.WaitGroup
+	for _, c := range clients {
+		wg.Go(func() {
+			next := map[string]int{}
+			for got := 0; got < senders*perSender; {
+				l, err := c.TryReadLine(chattest.Timeout)
+				if err != nil {
+					errs <- fmt.Errorf("%s: %v after %v", c.Name, err, next)
+					return
+				}
+				name, n, ok := strings.Cut(l, ": n=")
+				if !ok {
+					errs <- fmt.Errorf("%s: unexpected line %q", c.Name, l)
+					return
+				}
+				if want := fmt.Sprint(next[name]); n != want {
+					errs <- fmt.Errorf("%s: from %s got n=%s, want n=%s", c.Name, name, n, want)
+					return
+				}
+				next[name]++
+				got++
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
