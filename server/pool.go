@@ -111,9 +111,9 @@ func (p *ClientPool) flush() {
 	var wg sync.WaitGroup
 	for i := 1; i < parts; i++ {
 		share := p.touched[i*len(p.touched)/parts : (i+1)*len(p.touched)/parts]
-		wg.Go(func() { flushAll(share) })
+		wg.Go(func() { p.flushAll(share) })
 	}
-	flushAll(p.touched[:len(p.touched)/max(parts, 1)])
+	p.flushAll(p.touched[:len(p.touched)/max(parts, 1)])
 	wg.Wait()
 	clear(p.touched)
 	p.touched = p.touched[:0]
@@ -122,17 +122,30 @@ func (p *ClientPool) flush() {
 // minFlushShare is the fewest outboxes worth handing to another core.
 const minFlushShare = 64
 
-func flushAll(outboxes []*outbox) {
+// flushAll writes what is queued in each outbox.
+func (p *ClientPool) flushAll(outboxes []*outbox) {
 	for _, o := range outboxes {
-		o.flush()
+		p.flushOne(o)
 	}
+}
+
+// flushOne writes one outbox. A bug that panics in it ends that member's
+// connection only: its reader then sees the connection end.
+func (p *ClientPool) flushOne(o *outbox) {
+	defer func() {
+		if v := recover(); v != nil {
+			p.log.Error("panic writing to a member", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			o.conn.Close()
+		}
+	}()
+	o.flush()
 }
 
 // After a storm of joins or leaves (each announced to everyone, each
 // newcomer sent the whole roster), the heap is far larger than what stays
 // in use, and the runtime returns the rest to the system only minutes
 // later. So after 1000 joins and leaves, once the room has had none for
-// 10 s, the pool returns it at once (one garbage collection).
+// 10 s, the pool returns it at once.
 const (
 	defaultTidyAfter = 1000
 	defaultTidyQuiet = 10 * time.Second

@@ -1,9 +1,13 @@
+// Tests of the pool from inside the package: returning memory after a
+// storm, and containing a panic in the flush.
+
 package server
 
 import (
 	"context"
 	"log/slog"
 	"os"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -53,4 +57,35 @@ func TestMemoryReturnedAfterAStorm(t *testing.T) {
 			t.Errorf("churn %d after the tidy and two changes, want 2", p.churn)
 		}
 	})
+}
+
+// panickyConn is a connection whose socket writes panic, as a bug in the
+// write path would.
+type panickyConn struct {
+	devNull
+	closed chan struct{}
+}
+
+func (panickyConn) SyscallConn() (syscall.RawConn, error) { return panickyRaw{}, nil }
+func (c panickyConn) Close() error                        { close(c.closed); return nil }
+
+type panickyRaw struct{}
+
+func (panickyRaw) Control(func(uintptr)) error    { return nil }
+func (panickyRaw) Read(func(uintptr) bool) error  { return nil }
+func (panickyRaw) Write(func(uintptr) bool) error { panic("test: a bug in a write") }
+
+// TestPanicInAFlushIsContained: a panic while the pool writes to one
+// member closes that member's connection, and the pool goes on.
+func TestPanicInAFlushIsContained(t *testing.T) {
+	p := NewClientPool(0, slog.New(slog.DiscardHandler))
+	conn := panickyConn{closed: make(chan struct{})}
+	m := newMember(ViaTCP, "test", conn, 1<<20)
+	m.out.push(frame{tcp: []byte("hello\r\n")})
+	p.flushOne(m.out) // would end the test binary if the panic escaped
+	select {
+	case <-conn.closed:
+	default:
+		t.Fatal("the member's connection was not closed")
+	}
 }
