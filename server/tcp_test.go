@@ -299,23 +299,8 @@ func TestFanOut(t *testing.T) {
 	errs := make(chan error, members)
 	for _, c := range clients {
 		wg.Go(func() {
-			next := map[string]int{}
-			for range members * perSender {
-				l, err := c.TryReadLine(chattest.Timeout)
-				if err != nil {
-					errs <- fmt.Errorf("%s: %v after %v", c.Name, err, next)
-					return
-				}
-				name, n, ok := strings.Cut(l, ": n=")
-				if !ok {
-					errs <- fmt.Errorf("%s: unexpected line %q", c.Name, l)
-					return
-				}
-				if want := fmt.Sprint(next[name]); n != want {
-					errs <- fmt.Errorf("%s: from %s got n=%s, want n=%s", c.Name, name, n, want)
-					return
-				}
-				next[name]++
+			if err := readInOrder(c, members*perSender); err != nil {
+				errs <- err
 			}
 		})
 	}
@@ -393,35 +378,19 @@ func TestFanOutToAWideRoom(t *testing.T) {
 		for c.ReadLine() != "* "+last.Name+" joined" { // the joins after c's own
 		}
 	}
+	var wg sync.WaitGroup
 	for _, c := range clients[:senders] {
-		go func() {
+		wg.Go(func() {
 			for i := range perSender {
 				c.Send(fmt.Sprintf("n=%d", i))
 			}
-		}()
+		})
 	}
 	errs := make(chan error, members)
-	var wg sync.WaitGroup
 	for _, c := range clients {
 		wg.Go(func() {
-			next := map[string]int{}
-			for got := 0; got < senders*perSender; {
-				l, err := c.TryReadLine(chattest.Timeout)
-				if err != nil {
-					errs <- fmt.Errorf("%s: %v after %v", c.Name, err, next)
-					return
-				}
-				name, n, ok := strings.Cut(l, ": n=")
-				if !ok {
-					errs <- fmt.Errorf("%s: unexpected line %q", c.Name, l)
-					return
-				}
-				if want := fmt.Sprint(next[name]); n != want {
-					errs <- fmt.Errorf("%s: from %s got n=%s, want n=%s", c.Name, name, n, want)
-					return
-				}
-				next[name]++
-				got++
+			if err := readInOrder(c, senders*perSender); err != nil {
+				errs <- err
 			}
 		})
 	}
@@ -430,4 +399,25 @@ func TestFanOutToAWideRoom(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
+}
+
+// readInOrder reads count lines "NAME: n=K" and checks that each sender's
+// K counts up from 0, with nothing else in between.
+func readInOrder(c *chattest.TCPClient, count int) error {
+	next := map[string]int{}
+	for range count {
+		l, err := c.TryReadLine(chattest.Timeout)
+		if err != nil {
+			return fmt.Errorf("%s: %v after %v", c.Name, err, next)
+		}
+		name, n, ok := strings.Cut(l, ": n=")
+		if !ok {
+			return fmt.Errorf("%s: unexpected line %q", c.Name, l)
+		}
+		if want := fmt.Sprint(next[name]); n != want {
+			return fmt.Errorf("%s: from %s got n=%s, want n=%s", c.Name, name, n, want)
+		}
+		next[name]++
+	}
+	return nil
 }
