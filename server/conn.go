@@ -1,7 +1,9 @@
 package server
 
 import (
+	"errors"
 	"net"
+	"os"
 	"sync"
 	"time"
 )
@@ -18,7 +20,7 @@ const (
 // ahead. It moves the deadline only when half of it has passed, so a busy
 // member does not pay for a timer update on every write.
 type writeDeadline struct {
-	conn    net.Conn // nil: no deadlines
+	conn    net.Conn
 	mu      sync.Mutex
 	set     time.Time // when the deadline was last moved
 	hurried bool
@@ -26,9 +28,6 @@ type writeDeadline struct {
 
 // refresh is called before each write.
 func (d *writeDeadline) refresh() {
-	if d.conn == nil {
-		return
-	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if now := time.Now(); !d.hurried && now.Sub(d.set) > writeTimeout/2 {
@@ -39,9 +38,6 @@ func (d *writeDeadline) refresh() {
 
 // hurry makes pending and later writes give up within hurryTimeout.
 func (d *writeDeadline) hurry() {
-	if d.conn == nil {
-		return
-	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.hurried = true
@@ -59,4 +55,14 @@ func capSendBuffer(c net.Conn) {
 	if tc, ok := c.(*net.TCPConn); ok {
 		tc.SetWriteBuffer(sendBuffer)
 	}
+}
+
+// closeAfterRead closes a member's connection once its reader stopped
+// with err: at once (a reset) if the server had said its last words and
+// the client did not close within lingerAfter.
+func closeAfterRead(conn net.Conn, err error) {
+	if tc, ok := conn.(*net.TCPConn); ok && errors.Is(err, os.ErrDeadlineExceeded) {
+		tc.SetLinger(0)
+	}
+	conn.Close()
 }

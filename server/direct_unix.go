@@ -17,28 +17,22 @@ func rawConnOf(c net.Conn) syscall.RawConn {
 	return nil
 }
 
-// tryWrite writes as much of b as the socket takes without waiting.
-func tryWrite(rc syscall.RawConn, b []byte) (n int, err error) {
-	werr := rc.Write(func(fd uintptr) bool {
+// tryWrite writes as much of b as the socket takes without waiting, and
+// returns how much that was. It does not report why it stopped: a broken
+// connection is found by the writer that takes over.
+func tryWrite(rc syscall.RawConn, b []byte) (n int) {
+	rc.Write(func(fd uintptr) bool {
 		for n < len(b) {
-			m, e := syscall.Write(int(fd), b[n:])
-			if e == syscall.EINTR {
+			m, err := syscall.Write(int(fd), b[n:])
+			if err == syscall.EINTR {
 				continue
 			}
-			if m > 0 {
-				n += m
-			}
-			if e != nil || m <= 0 {
-				if e != syscall.EAGAIN {
-					err = e
-				}
+			if m <= 0 {
 				break
 			}
+			n += m
 		}
 		return true // never wait for the socket
 	})
-	if err == nil {
-		err = werr
-	}
-	return n, err
+	return n
 }

@@ -123,7 +123,7 @@ func (o *outbox) writeNow() bool {
 		*buf = b
 		written := 0
 		if tail == nil { // a large event is the writer's, uncopied
-			written, _ = tryWrite(o.raw, b)
+			written = tryWrite(o.raw, b)
 		}
 		if written == 0 {
 			putPackBuffer(buf) // nothing went (or the connection broke): the writer starts from the queue

@@ -7,7 +7,6 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -136,16 +135,6 @@ func (s *Server) serveWS(conn net.Conn, br *bufio.Reader, addr string) {
 			answer(refuse(CodeBadRequest, "unknown event type "+truncate(in.Type, 32)))
 		}
 	}
-}
-
-// closeAfterRead closes a member's connection once its reader stopped
-// with err: at once (a reset) if the server had said its last words and
-// the client did not close within lingerAfter.
-func closeAfterRead(conn net.Conn, err error) {
-	if tc, ok := conn.(*net.TCPConn); ok && errors.Is(err, os.ErrDeadlineExceeded) {
-		tc.SetLinger(0)
-	}
-	conn.Close()
 }
 
 // wsPing is the server's ping frame.
