@@ -4,6 +4,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -44,11 +45,11 @@ func connect(srv *serverProc, tcpN, webN, slowN int) (*crowd, error) {
 			var err error
 			switch {
 			case i < tcpN:
-				m, err = dialTCP(srv.tcpAddr, i, rec, true)
+				m, err = dialTCP(srv, i, rec, true)
 			case i < total:
-				m, err = dialWS(srv.httpAddr, i, rec)
+				m, err = dialWS(srv, i, rec)
 			default:
-				m, err = dialTCP(srv.tcpAddr, i, rec, false)
+				m, err = dialTCP(srv, i, rec, false)
 			}
 			if err != nil {
 				errs <- err
@@ -69,11 +70,46 @@ func connect(srv *serverProc, tcpN, webN, slowN int) (*crowd, error) {
 		c.close()
 		return nil, fmt.Errorf("connect: %w", err)
 	}
-	if err := waitMembers(srv, total+slowN, 10*time.Minute); err != nil {
+	ready := func() error { return waitMembers(srv, total+slowN, 10*time.Minute) }
+	if srv.proto != poolchatProtocol {
+		ready = c.warmUp
+	}
+	if err := ready(); err != nil {
 		c.close()
 		return nil, err
 	}
 	return c, nil
+}
+
+// warmUp waits until every member hears the first, for a server that
+// counts no members: the first says a line again each second until one
+// reaches them all.
+func (c *crowd) warmUp() error {
+	const warm = maxSenders - 1 // a sender number no run uses
+	for seq := range 30 {
+		if err := c.members[0].say(benchText(warm, seq, 0)); err != nil {
+			return err
+		}
+		for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if c.heard(warm, seq) {
+				return nil
+			}
+		}
+	}
+	return errors.New("warm-up: no line reached every member in 30 s")
+}
+
+// heard reports whether every member has received sender's line seq.
+func (c *crowd) heard(sender, seq int) bool {
+	for _, r := range c.readers {
+		r.mu.Lock()
+		ok := r.next[sender] > int32(seq)
+		r.mu.Unlock()
+		if !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // waitMembers polls /healthz until the server counts n members.

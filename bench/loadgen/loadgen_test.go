@@ -3,7 +3,6 @@
 package main
 
 import (
-	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -16,13 +15,18 @@ func TestSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	bin := filepath.Join(t.TempDir(), "poolchat")
-	build := exec.Command("go", "build", "-o", bin, "../..")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	dir := t.TempDir()
+	bin, relay := filepath.Join(dir, "poolchat"), filepath.Join(dir, "relay")
+	for out, pkg := range map[string]string{bin: "../..", relay: "../relay"} {
+		build := exec.Command("go", "build", "-o", out, pkg)
+		if b, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+		}
 	}
 	chromium := "" // the page is measured by the full run; its sizes need no browser
-	res, err := runAll(bin, "../../web/assets", true, "1,2,3,4,5")
+	// The gorilla chat example comes from the module proxy and is left to
+	// the full run; the relay is this repository's.
+	res, err := runAll(bin, "../../web/assets", []target{{relayProtocol, relay}}, true, "1,2,3,4,5,7")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,6 +47,14 @@ func TestSmoke(t *testing.T) {
 	if r := res.Slow; r.Lost != 0 || r.OutOfOrder != 0 {
 		t.Errorf("slow members: %+v", r)
 	}
+	if len(res.Compare.Pairs) != 1 {
+		t.Errorf("beside other servers: %+v", res.Compare)
+	}
+	for _, p := range res.Compare.Pairs {
+		if p.Poolchat.Lost != 0 || p.Peer.Lost != 0 || p.Poolchat.OutOfOrder != 0 || p.Peer.OutOfOrder != 0 || p.Peer.Delivered == 0 {
+			t.Errorf("beside %s: %+v", p.Other, p)
+		}
+	}
 	p, err := page(bin, "../../web/assets", chromium)
 	if err != nil || p.WasmBrotli == 0 {
 		t.Errorf("page: %+v, %v", p, err)
@@ -50,5 +62,4 @@ func TestSmoke(t *testing.T) {
 	if md := markdown(res); len(md) == 0 {
 		t.Error("no markdown")
 	}
-	_ = os.Remove(bin)
 }

@@ -7,11 +7,16 @@
 // `go tool task bench` builds both and runs every scenario; -quick runs
 // them at smoke-test sizes.
 //
-// Usage: loadgen -server bin/poolchat [-quick] [-only 1,3] [-out bench]
+// Scenario 7 runs poolchat beside other servers, each on the transport it
+// speaks: the relay floor (bench/relay) and gorilla/websocket's chat
+// example, given by -relay and -gorilla.
+//
+// Usage: loadgen -server bin/poolchat [-relay bin/relay] [-gorilla bin/chat] [-quick] [-only 1,3] [-out bench]
 package main
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -35,6 +40,7 @@ type results struct {
 	Storm      *stormResult `json:"join_storm,omitempty"`
 	Slow       *runResult   `json:"slow_members,omitempty"`
 	Page       *pageResult  `json:"page,omitempty"`
+	Compare    *comparisons `json:"compare,omitempty"`
 	Errors     []string     `json:"errors,omitempty"`
 }
 
@@ -43,7 +49,9 @@ func main() {
 	out := flag.String("out", "bench", "directory for results.md and results.json")
 	assets := flag.String("assets", "web/assets", "the built browser files, for their sizes")
 	quick := flag.Bool("quick", false, "run every scenario at smoke-test sizes")
-	only := flag.String("only", "1,2,3,4,5,6", "scenarios to run, comma-separated")
+	only := flag.String("only", "1,2,3,4,5,6,7", "scenarios to run, comma-separated")
+	relay := flag.String("relay", "", "the relay floor's binary, for scenario 7")
+	gorilla := flag.String("gorilla", "", "gorilla/websocket's chat example's binary, for scenario 7")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "have the server write a CPU profile to this `file`")
 	flag.StringVar(&memProfile, "memprofile", "", "have the server write a heap profile to this `file` when stopped")
 	idle := flag.Int("idle", 0, "members per transport for the idle-memory scenario (default: the scenario's)")
@@ -72,7 +80,14 @@ func main() {
 	if *idle > 0 {
 		fullSizes.Idle, quickSizes.Idle = *idle, *idle
 	}
-	res, runErr := runAll(*bin, *assets, *quick, *only)
+	var peers []target
+	if *relay != "" {
+		peers = append(peers, target{relayProtocol, *relay})
+	}
+	if *gorilla != "" {
+		peers = append(peers, target{gorillaProtocol, *gorilla})
+	}
+	res, runErr := runAll(*bin, *assets, peers, *quick, *only)
 	if err := write(*out, res); err != nil {
 		runErr = err
 	}
@@ -83,7 +98,7 @@ func main() {
 	}
 }
 
-func runAll(bin, assets string, quick bool, only string) (*results, error) {
+func runAll(bin, assets string, peers []target, quick bool, only string) (*results, error) {
 	sz := fullSizes
 	if quick {
 		sz = quickSizes
@@ -118,11 +133,11 @@ func runAll(bin, assets string, quick bool, only string) (*results, error) {
 	}
 	if want["3"] {
 		if err := step("3 idle memory", func() error {
-			t, err := idleMemory(bin, sz.Idle, false)
+			t, err := idleMemory(target{poolchatProtocol, bin}, sz.Idle, false)
 			if err != nil {
 				return err
 			}
-			w, err := idleMemory(bin, sz.Idle, true)
+			w, err := idleMemory(target{poolchatProtocol, bin}, sz.Idle, true)
 			res.IdleTCP, res.IdleWeb = &t, &w
 			return err
 		}); err != nil {
@@ -142,6 +157,18 @@ func runAll(bin, assets string, quick bool, only string) (*results, error) {
 	if want["6"] {
 		chromium, _ := exec.LookPath("chromium")
 		if err := step("6 page", func() error { r, err := page(bin, assets, chromium); res.Page = &r; return err }); err != nil {
+			return res, err
+		}
+	}
+	if want["7"] {
+		if err := step("7 other servers", func() error {
+			if len(peers) == 0 {
+				return errors.New("no other server given (-relay, -gorilla)")
+			}
+			r, err := compare(bin, peers, sz)
+			res.Compare = &r
+			return err
+		}); err != nil {
 			return res, err
 		}
 	}
@@ -205,6 +232,22 @@ func markdown(r *results) string {
 	if x := r.Page; x != nil {
 		fmt.Fprintf(&b, "| 6 | the page | wasm %d B raw, %d B gzip, %d B brotli; page total %d B brotli; name dialog usable at %.0f ms, client running at %.0f ms | ≤ 500 KB brotli, ≤ 1 s |\n",
 			x.WasmRaw, x.WasmGzip, x.WasmBrotli, x.TotalBrotli, x.DialogMs, x.ClientMs)
+	}
+	if x := r.Compare; x != nil {
+		var parts []string
+		for _, p := range x.Pairs {
+			parts = append(parts, fmt.Sprintf("%d %s members, poolchat: p50 %.2f ms, p99 %.2f ms, CPU %.0f%%, lost %d; %s: p50 %.2f ms, p99 %.2f ms, CPU %.0f%%, lost %d",
+				p.Members, p.Transport, p.Poolchat.P50ms, p.Poolchat.P99ms, p.Poolchat.CPU, p.Poolchat.Lost,
+				p.Other, p.Peer.P50ms, p.Peer.P99ms, p.Peer.CPU, p.Peer.Lost))
+		}
+		if g := x.GorillaIdle; g != nil {
+			idle := fmt.Sprintf("%d idle WebSocket members: gorilla chat %.1f KB/member", g.Members, g.BytesPerMember/1000)
+			if r.IdleWeb != nil {
+				idle += fmt.Sprintf(", poolchat (#3) %.1f KB/member", r.IdleWeb.BytesPerMember/1000)
+			}
+			parts = append(parts, idle)
+		}
+		fmt.Fprintf(&b, "| 7 | beside other servers, scenario 1's load | %s | ahead of the gorilla chat example; the relay is the floor |\n", strings.Join(parts, "; "))
 	}
 	for _, e := range r.Errors {
 		fmt.Fprintf(&b, "\nFailed: %s\n", e)

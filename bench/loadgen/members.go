@@ -26,6 +26,7 @@ var marker = []byte("~b ")
 type member struct {
 	idx    int
 	web    bool
+	proto  protocol
 	conn   *net.TCPConn
 	fd     int
 	poller *poller    // nil for a member that never reads
@@ -49,15 +50,18 @@ func dial(addr string) (*net.TCPConn, int, error) {
 	return conn, fd, nil
 }
 
-func dialTCP(addr string, idx int, rec *receiver, read bool) (*member, error) {
-	conn, fd, err := dial(addr)
+// dialTCP connects a TCP member, and on poolchat joins at once.
+func dialTCP(srv *serverProc, idx int, rec *receiver, read bool) (*member, error) {
+	conn, fd, err := dial(srv.tcpAddr)
 	if err != nil {
 		return nil, err
 	}
-	m := &member{idx: idx, conn: conn, fd: fd, rec: rec}
-	if _, err := conn.Write([]byte("\n")); err != nil { // join at once
-		conn.Close()
-		return nil, err
+	m := &member{idx: idx, proto: srv.proto, conn: conn, fd: fd, rec: rec}
+	if srv.proto == poolchatProtocol {
+		if _, err := conn.Write([]byte("\n")); err != nil {
+			conn.Close()
+			return nil, err
+		}
 	}
 	if read {
 		watch(m)
@@ -67,8 +71,9 @@ func dialTCP(addr string, idx int, rec *receiver, read bool) (*member, error) {
 	return m, nil
 }
 
-// dialWS opens /ws with a hand-written handshake and joins.
-func dialWS(addr string, idx int, rec *receiver) (*member, error) {
+// dialWS opens /ws with a hand-written handshake, and on poolchat joins.
+func dialWS(srv *serverProc, idx int, rec *receiver) (*member, error) {
+	addr := srv.httpAddr
 	conn, fd, err := dial(addr)
 	if err != nil {
 		return nil, err
@@ -92,12 +97,14 @@ func dialWS(addr string, idx int, rec *receiver) (*member, error) {
 		return nil, err
 	}
 	conn.SetDeadline(time.Time{})
-	m := &member{idx: idx, web: true, conn: conn, fd: fd, rec: rec}
+	m := &member{idx: idx, web: true, proto: srv.proto, conn: conn, fd: fd, rec: rec}
 	m.pending, _ = br.Peek(br.Buffered())
 	m.pending = bytes.Clone(m.pending)
-	if err := m.writeFrame(opText, []byte(`{"type":"got_a_new_user","name":"m`+strconv.Itoa(idx)+`"}`)); err != nil {
-		conn.Close()
-		return nil, err
+	if srv.proto == poolchatProtocol {
+		if err := m.writeFrame(opText, []byte(`{"type":"got_a_new_user","name":"m`+strconv.Itoa(idx)+`"}`)); err != nil {
+			conn.Close()
+			return nil, err
+		}
 	}
 	watch(m)
 	return m, nil
@@ -193,6 +200,9 @@ func (m *member) frames(b []byte) (rest []byte, open bool) {
 
 // say sends one message.
 func (m *member) say(text string) error {
+	if m.web && m.proto == gorillaProtocol {
+		return m.writeFrame(opText, []byte(text))
+	}
 	if m.web {
 		return m.writeFrame(opText, []byte(`{"type":"message","text":"`+text+`"}`))
 	}

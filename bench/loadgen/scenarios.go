@@ -42,12 +42,18 @@ var quickSizes = sizes{
 
 // fanout is scenario 1 (and, with slow members, scenario 5).
 func fanout(bin string, sz sizes, slow int) (runResult, error) {
-	srv, err := startServer(bin)
+	return fanOutOn(target{poolchatProtocol, bin}, sz.TCP, sz.Web, slow, sz)
+}
+
+// fanOutOn starts t, connects tcpN TCP and webN WebSocket members (and
+// slow ones that never read), and runs scenario 1's paced load.
+func fanOutOn(t target, tcpN, webN, slow int, sz sizes) (runResult, error) {
+	srv, err := t.start()
 	if err != nil {
 		return runResult{}, err
 	}
 	defer srv.stop()
-	c, err := connect(srv, sz.TCP, sz.Web, slow)
+	c, err := connect(srv, tcpN, webN, slow)
 	if err != nil {
 		return runResult{}, err
 	}
@@ -57,7 +63,7 @@ func fanout(bin string, sz sizes, slow int) (runResult, error) {
 		// Every slow member must have been dropped by now: a write that
 		// makes no progress for 10 s ends its connection. (A smoke run is
 		// too short for that.)
-		if err := waitMembers(srv, sz.TCP+sz.Web, 10*time.Second); err != nil {
+		if err := waitMembers(srv, tcpN+webN, 10*time.Second); err != nil {
 			return res, fmt.Errorf("slow members not dropped: %w", err)
 		}
 	}
@@ -100,9 +106,9 @@ type idleResult struct {
 	BytesPerMember float64 `json:"bytes_per_member"`
 }
 
-// idleMemory is scenario 3 for one transport: n idle members.
-func idleMemory(bin string, n int, web bool) (idleResult, error) {
-	srv, err := startServer(bin)
+// idleMemory is scenario 3 for one transport: n idle members of t.
+func idleMemory(t target, n int, web bool) (idleResult, error) {
+	srv, err := t.start()
 	if err != nil {
 		return idleResult{}, err
 	}
@@ -145,6 +151,57 @@ func settledSample(srv *serverProc) procSample {
 // past one forced GC (every 2 minutes after the last).
 var idleSettle = 200 * time.Second
 
+// comparison is one pair of scenario 7: poolchat and another server with
+// the same members on one transport under scenario 1's load, one run after
+// the other.
+type comparison struct {
+	Other     string    `json:"other"`
+	Transport string    `json:"transport"`
+	Members   int       `json:"members"`
+	Poolchat  runResult `json:"poolchat"`
+	Peer      runResult `json:"peer"`
+}
+
+// comparisons are scenario 7's measures.
+type comparisons struct {
+	Pairs []comparison `json:"pairs"`
+	// GorillaIdle is the gorilla chat example's idle memory, to set beside
+	// scenario 3's WebSocket figure.
+	GorillaIdle *idleResult `json:"gorilla_idle,omitempty"`
+}
+
+// compare is scenario 7: each peer beside poolchat, on the transport the
+// peer speaks, in this one run on this one machine.
+func compare(bin string, peers []target, sz sizes) (comparisons, error) {
+	var res comparisons
+	n := sz.TCP + sz.Web
+	for _, peer := range peers {
+		tcpN, webN, transport := n, 0, "TCP"
+		if peer.proto == gorillaProtocol {
+			tcpN, webN, transport = 0, n, "WebSocket"
+		}
+		pair := comparison{Other: peer.proto.String(), Transport: transport, Members: n}
+		var err error
+		if pair.Poolchat, err = fanOutOn(target{poolchatProtocol, bin}, tcpN, webN, 0, sz); err != nil {
+			return res, err
+		}
+		if pair.Peer, err = fanOutOn(peer, tcpN, webN, 0, sz); err != nil {
+			return res, fmt.Errorf("%s: %w", peer.proto, err)
+		}
+		res.Pairs = append(res.Pairs, pair)
+		fmt.Fprintf(os.Stderr, "  %s, %s: poolchat p99 %.1f ms, CPU %.0f%%; other p99 %.1f ms, CPU %.0f%%\n",
+			pair.Other, transport, pair.Poolchat.P99ms, pair.Poolchat.CPU, pair.Peer.P99ms, pair.Peer.CPU)
+		if peer.proto == gorillaProtocol {
+			idle, err := idleMemory(peer, sz.Idle, true)
+			if err != nil {
+				return res, fmt.Errorf("%s idle: %w", peer.proto, err)
+			}
+			res.GorillaIdle = &idle
+		}
+	}
+	return res, nil
+}
+
 // stormResult is scenario 4's measure.
 type stormResult struct {
 	Members       int     `json:"members"`
@@ -170,9 +227,9 @@ func joinStorm(bin string, n int) (stormResult, error) {
 		wg.Go(func() {
 			var err error
 			if i%2 == 0 {
-				ms[i], err = dialTCP(srv.tcpAddr, i, recs[i], true)
+				ms[i], err = dialTCP(srv, i, recs[i], true)
 			} else {
-				ms[i], err = dialWS(srv.httpAddr, i, recs[i])
+				ms[i], err = dialWS(srv, i, recs[i])
 			}
 			if err != nil {
 				errs <- err

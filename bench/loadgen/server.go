@@ -24,9 +24,36 @@ var cpuProfile string
 // heap profile as it is stopped, members still connected.
 var memProfile string
 
-// serverProc is a poolchat binary started for one scenario.
+// protocol is what a benchmarked server speaks.
+type protocol int
+
+const (
+	poolchatProtocol protocol = iota // poolchat: TCP lines, JSON events on /ws
+	gorillaProtocol                  // gorilla/websocket's chat example: text frames on /ws, relayed as they are
+	relayProtocol                    // bench/relay, the floor: TCP lines relayed as they are
+)
+
+func (p protocol) String() string {
+	return [...]string{"poolchat", "gorilla/websocket chat example", "relay (the floor)"}[p]
+}
+
+// target is a server binary and the protocol it speaks.
+type target struct {
+	proto protocol
+	bin   string
+}
+
+func (t target) start() (*serverProc, error) {
+	if t.proto == poolchatProtocol {
+		return startServer(t.bin)
+	}
+	return startPeer(t)
+}
+
+// serverProc is a server started for one scenario.
 type serverProc struct {
 	cmd      *exec.Cmd
+	proto    protocol
 	tcpAddr  string
 	httpAddr string
 }
@@ -74,6 +101,33 @@ func startServer(bin string, extra ...string) (*serverProc, error) {
 	}
 	go io.Copy(io.Discard, out)
 	return s, nil
+}
+
+// startPeer runs another server, to compare with (scenario 7), on a free
+// loopback port given as -addr, and waits until it accepts connections.
+func startPeer(t target) (*serverProc, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cmd := exec.Command(t.bin, "-addr", addr)
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	s := &serverProc{cmd: cmd, proto: t.proto, tcpAddr: addr, httpAddr: addr}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			return s, nil
+		}
+		if time.Now().After(deadline) {
+			s.stop()
+			return nil, fmt.Errorf("%s did not listen on %s: %w", t.bin, addr, err)
+		}
+	}
 }
 
 // stop sends SIGTERM and waits for the exit.

@@ -60,9 +60,9 @@ func soak(bin string, d time.Duration) (soakResult, error) {
 				var err error
 				rec := newReceiver(maxSenders, 0)
 				if i%2 == 0 {
-					m, err = dialTCP(srv.tcpAddr, 100000+i, rec, true)
+					m, err = dialTCP(srv, 100000+i, rec, true)
 				} else {
-					m, err = dialWS(srv.httpAddr, 100000+i, rec)
+					m, err = dialWS(srv, 100000+i, rec)
 				}
 				mu.Lock()
 				if err != nil {
