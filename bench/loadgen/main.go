@@ -190,6 +190,21 @@ func write(dir string, r *results) error {
 	return os.WriteFile(filepath.Join(dir, "results.md"), []byte(markdown(r)), 0o644)
 }
 
+// rounds sums up one server's runs in scenario 7: p50, p99, CPU and
+// losses, one run after another.
+func rounds(runs []runResult) string {
+	var p50, p99, cpu []string
+	var lost int64
+	for _, x := range runs {
+		p50 = append(p50, fmt.Sprintf("%.1f", x.P50ms))
+		p99 = append(p99, fmt.Sprintf("%.1f", x.P99ms))
+		cpu = append(cpu, fmt.Sprintf("%.0f", x.CPU))
+		lost += x.Lost + x.OutOfOrder
+	}
+	return fmt.Sprintf("p50 %s ms, p99 %s ms, CPU %s%%, lost or out of order %d",
+		strings.Join(p50, "/"), strings.Join(p99, "/"), strings.Join(cpu, "/"), lost)
+}
+
 func markdown(r *results) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# poolchat benchmark\n\n%s, %s%s. Server and load generator share the machine, over loopback.\n\n", r.Date, r.Machine, map[bool]string{true: ", quick sizes", false: ""}[r.Quick])
@@ -236,9 +251,8 @@ func markdown(r *results) string {
 	if x := r.Compare; x != nil {
 		var parts []string
 		for _, p := range x.Pairs {
-			parts = append(parts, fmt.Sprintf("%d %s members, poolchat: p50 %.2f ms, p99 %.2f ms, CPU %.0f%%, lost %d; %s: p50 %.2f ms, p99 %.2f ms, CPU %.0f%%, lost %d",
-				p.Members, p.Transport, p.Poolchat.P50ms, p.Poolchat.P99ms, p.Poolchat.CPU, p.Poolchat.Lost,
-				p.Other, p.Peer.P50ms, p.Peer.P99ms, p.Peer.CPU, p.Peer.Lost))
+			parts = append(parts, fmt.Sprintf("%d %s members, by round: poolchat %s; %s %s",
+				p.Members, p.Transport, rounds(p.Poolchat), p.Other, rounds(p.Peer)))
 		}
 		if g := x.GorillaIdle; g != nil {
 			idle := fmt.Sprintf("%d idle WebSocket members: gorilla chat %.1f KB/member", g.Members, g.BytesPerMember/1000)

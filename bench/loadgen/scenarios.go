@@ -26,18 +26,19 @@ type sizes struct {
 	Storm        int
 	Slow         int
 	StepDuration time.Duration
+	Rounds       int // of each pair in scenario 7
 }
 
 var fullSizes = sizes{
 	TCP: 500, Web: 500, Senders: 25, Rate: 4, TextLen: 64, Duration: 20 * time.Second,
 	Steps: []int{25, 50, 100, 150, 200, 250, 300, 400, 500, 700, 1000}, StepDuration: 10 * time.Second,
-	Idle: 10000, Storm: 1000, Slow: 10,
+	Idle: 10000, Storm: 1000, Slow: 10, Rounds: 3,
 }
 
 var quickSizes = sizes{
 	TCP: 10, Web: 10, Senders: 5, Rate: 4, TextLen: 64, Duration: 2 * time.Second,
 	Steps: []int{5, 10}, StepDuration: 2 * time.Second,
-	Idle: 50, Storm: 20, Slow: 2,
+	Idle: 50, Storm: 20, Slow: 2, Rounds: 1,
 }
 
 // fanout is scenario 1 (and, with slow members, scenario 5).
@@ -152,14 +153,14 @@ func settledSample(srv *serverProc) procSample {
 var idleSettle = 200 * time.Second
 
 // comparison is one pair of scenario 7: poolchat and another server with
-// the same members on one transport under scenario 1's load, one run after
-// the other.
+// the same members on one transport under scenario 1's load, in rounds
+// that alternate between the two, since this machine's speed drifts.
 type comparison struct {
-	Other     string    `json:"other"`
-	Transport string    `json:"transport"`
-	Members   int       `json:"members"`
-	Poolchat  runResult `json:"poolchat"`
-	Peer      runResult `json:"peer"`
+	Other     string      `json:"other"`
+	Transport string      `json:"transport"`
+	Members   int         `json:"members"`
+	Poolchat  []runResult `json:"poolchat"` // one per round
+	Peer      []runResult `json:"peer"`
 }
 
 // comparisons are scenario 7's measures.
@@ -181,16 +182,20 @@ func compare(bin string, peers []target, sz sizes) (comparisons, error) {
 			tcpN, webN, transport = 0, n, "WebSocket"
 		}
 		pair := comparison{Other: peer.proto.String(), Transport: transport, Members: n}
-		var err error
-		if pair.Poolchat, err = fanOutOn(target{poolchatProtocol, bin}, tcpN, webN, 0, sz); err != nil {
-			return res, err
-		}
-		if pair.Peer, err = fanOutOn(peer, tcpN, webN, 0, sz); err != nil {
-			return res, fmt.Errorf("%s: %w", peer.proto, err)
+		for range sz.Rounds {
+			ours, err := fanOutOn(target{poolchatProtocol, bin}, tcpN, webN, 0, sz)
+			if err != nil {
+				return res, err
+			}
+			theirs, err := fanOutOn(peer, tcpN, webN, 0, sz)
+			if err != nil {
+				return res, fmt.Errorf("%s: %w", peer.proto, err)
+			}
+			pair.Poolchat, pair.Peer = append(pair.Poolchat, ours), append(pair.Peer, theirs)
+			fmt.Fprintf(os.Stderr, "  %s, %s: poolchat p99 %.1f ms, CPU %.0f%%; other p99 %.1f ms, CPU %.0f%%\n",
+				pair.Other, transport, ours.P99ms, ours.CPU, theirs.P99ms, theirs.CPU)
 		}
 		res.Pairs = append(res.Pairs, pair)
-		fmt.Fprintf(os.Stderr, "  %s, %s: poolchat p99 %.1f ms, CPU %.0f%%; other p99 %.1f ms, CPU %.0f%%\n",
-			pair.Other, transport, pair.Poolchat.P99ms, pair.Poolchat.CPU, pair.Peer.P99ms, pair.Peer.CPU)
 		if peer.proto == gorillaProtocol {
 			idle, err := idleMemory(peer, sz.Idle, true)
 			if err != nil {
