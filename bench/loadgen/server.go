@@ -43,6 +43,8 @@ type target struct {
 	bin   string
 }
 
+// start runs t for one scenario: poolchat with the benchmark's flags, any
+// other on a free port.
 func (t target) start() (*serverProc, error) {
 	if t.proto == poolchatProtocol {
 		return startServer(t.bin)
