@@ -36,6 +36,18 @@ func (d *writeDeadline) refresh() {
 	}
 }
 
+// rest clears the deadline when the writer has nothing left, so the
+// pool's direct writes, which never wait and so set none, do not find a
+// stale one later and fall back to the writer for it.
+func (d *writeDeadline) rest() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.hurried && !d.set.IsZero() {
+		d.conn.SetWriteDeadline(time.Time{})
+		d.set = time.Time{}
+	}
+}
+
 // hurry makes pending and later writes give up within hurryTimeout.
 func (d *writeDeadline) hurry() {
 	d.mu.Lock()

@@ -209,6 +209,7 @@ func (o *outbox) drain() {
 		batch = o.queue
 		unsent, unsentB := o.unsent, o.unsentB
 		if len(batch) == 0 && unsent == nil {
+			o.deadline.rest() // before another writer can start and set one
 			o.writing = false
 			// Going idle: keep only small slices, so a member that was
 			// sent a burst does not hold its size while quiet.
