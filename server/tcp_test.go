@@ -288,27 +288,7 @@ func TestFanOut(t *testing.T) {
 			prev.Expect("* " + clients[i].Name + " joined")
 		}
 	}
-	var wg sync.WaitGroup
-	for _, c := range clients {
-		wg.Go(func() {
-			for i := range perSender {
-				c.Send(fmt.Sprintf("n=%d", i))
-			}
-		})
-	}
-	errs := make(chan error, members)
-	for _, c := range clients {
-		wg.Go(func() {
-			if err := readInOrder(c, members*perSender); err != nil {
-				errs <- err
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
+	sendAndReadInOrder(t, clients, clients, perSender)
 	clients[0].Sync("done", clients[1:]...)
 }
 
@@ -378,18 +358,25 @@ func TestFanOutToAWideRoom(t *testing.T) {
 		for c.ReadLine() != "* "+last.Name+" joined" { // the joins after c's own
 		}
 	}
+	sendAndReadInOrder(t, clients[:senders], clients, perSender)
+}
+
+// sendAndReadInOrder has each sender send perSender lines "n=K" at once,
+// and checks that every reader gets them all, each sender's in order.
+func sendAndReadInOrder(t *testing.T, senders, readers []*chattest.TCPClient, perSender int) {
+	t.Helper()
 	var wg sync.WaitGroup
-	for _, c := range clients[:senders] {
+	for _, c := range senders {
 		wg.Go(func() {
 			for i := range perSender {
 				c.Send(fmt.Sprintf("n=%d", i))
 			}
 		})
 	}
-	errs := make(chan error, members)
-	for _, c := range clients {
+	errs := make(chan error, len(readers))
+	for _, c := range readers {
 		wg.Go(func() {
-			if err := readInOrder(c, senders*perSender); err != nil {
+			if err := readInOrder(c, len(senders)*perSender); err != nil {
 				errs <- err
 			}
 		})
