@@ -110,6 +110,8 @@ func upgradeWS(w http.ResponseWriter, r *http.Request, originPatterns []string) 
 // for refusing the request.
 func checkHandshake(r *http.Request, originPatterns []string) (key string, status int, err error) {
 	switch {
+	case !r.ProtoAtLeast(1, 1):
+		return "", http.StatusUpgradeRequired, errors.New("a WebSocket handshake needs HTTP/1.1 or later")
 	case r.Method != http.MethodGet:
 		return "", http.StatusMethodNotAllowed, errors.New("a WebSocket handshake is a GET")
 	case !headerHasToken(r.Header, "Connection", "upgrade") || !headerHasToken(r.Header, "Upgrade", "websocket"):

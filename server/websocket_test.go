@@ -156,6 +156,7 @@ func TestWSHandshakeRefusals(t *testing.T) {
 		status int
 	}{
 		{"a POST", func(r *http.Request) { r.Method = "POST" }, http.StatusMethodNotAllowed},
+		{"HTTP/1.0", func(r *http.Request) { r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/1.0", 1, 0 }, http.StatusUpgradeRequired},
 		{"no upgrade", func(r *http.Request) { r.Header.Del("Upgrade") }, http.StatusUpgradeRequired},
 		{"version 8", func(r *http.Request) { r.Header.Set("Sec-WebSocket-Version", "8") }, http.StatusUpgradeRequired},
 		{"no key", func(r *http.Request) { r.Header.Del("Sec-WebSocket-Key") }, http.StatusBadRequest},
