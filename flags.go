@@ -48,9 +48,9 @@ Flags:
 `
 
 const usageTail = `
-Every flag can also be set in the environment: POOLCHAT_ and the flag's name
-in capitals with _ for -, e.g. POOLCHAT_HTTP_ADDR=:80. The command line wins
-over the environment.
+Every flag but --version and --help can also be set in the environment, as
+shown: POOLCHAT_ and the flag's name in capitals with _ for -. The command
+line wins over the environment.
 
 Then open http://localhost:8080 in a browser, or run: nc localhost 3000
 `
@@ -73,7 +73,10 @@ func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (co
 
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
-		name := "POOLCHAT_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		name := envName(f.Name)
+		if name == "" {
+			return
+		}
 		if v := getenv(name); v != "" && envErr == nil {
 			if err := f.Value.Set(v); err != nil {
 				envErr = usageError{fmt.Errorf("invalid value %q for %s: %v", v, name, err)}
@@ -106,22 +109,47 @@ func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (co
 	return c, nil
 }
 
+// commandLineOnly names the flags no environment variable sets. They ask
+// for an action instead of configuring the server, so a variable left in a
+// shell or a unit file must not turn every start into that action.
+var commandLineOnly = map[string]bool{"version": true, "help": true}
+
+// envName returns the environment variable that sets the named flag, or ""
+// if only the command line does.
+func envName(flagName string) string {
+	if commandLineOnly[flagName] {
+		return ""
+	}
+	return "POOLCHAT_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
 // printUsage writes --help: each flag with its default and environment
 // variable.
 func printUsage(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprint(w, usageHead)
+	line := func(left, usage string) {
+		usage = strings.ReplaceAll(usage, "\n", "\n"+strings.Repeat(" ", 28))
+		fmt.Fprintf(w, "  %-25s %s\n", left, usage)
+	}
 	fs.VisitAll(func(f *flag.Flag) {
 		arg, usage := flag.UnquoteUsage(f)
 		left := "--" + f.Name
 		if arg != "" {
 			left += " " + arg
 		}
-		usage = strings.ReplaceAll(usage, "\n", "\n"+strings.Repeat(" ", 28))
+		var notes []string
 		if f.DefValue != "" && f.DefValue != "false" {
-			usage += fmt.Sprintf(" (default %q)", f.DefValue)
+			notes = append(notes, fmt.Sprintf("default %q", f.DefValue))
 		}
-		fmt.Fprintf(w, "  %-25s %s\n", left, usage)
+		if env := envName(f.Name); env != "" {
+			notes = append(notes, "env "+env)
+		}
+		if len(notes) > 0 {
+			usage += "\n(" + strings.Join(notes, ", ") + ")"
+		}
+		line(left, usage)
 	})
+	line("--help", "print this help and exit")
 	fmt.Fprint(w, usageTail)
 }
 

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -30,9 +31,16 @@ func TestHelp(t *testing.T) {
 		t.Fatalf("--help: %v", err)
 	}
 	for _, want := range []string{"--http-addr ADDR", "--tcp-addr ADDR", "--allowed-origins LIST", "--history N",
-		"--max-clients N", "--max-per-ip N", "--allowed-hosts LIST", "--log-format text|json", "--version", "POOLCHAT_"} {
+		"--max-clients N", "--max-per-ip N", "--allowed-hosts LIST", "--log-format text|json", "--version", "--help",
+		"env POOLCHAT_HTTP_ADDR", "env POOLCHAT_TCP_ADDR", "env POOLCHAT_ALLOWED_ORIGINS", "env POOLCHAT_ALLOWED_HOSTS",
+		"env POOLCHAT_HISTORY", "env POOLCHAT_MAX_CLIENTS", "env POOLCHAT_MAX_PER_IP", "env POOLCHAT_LOG_FORMAT"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("--help does not mention %q", want)
+		}
+	}
+	for _, never := range []string{"POOLCHAT_VERSION", "POOLCHAT_HELP"} {
+		if strings.Contains(out.String(), never) {
+			t.Errorf("--help names %s, which nothing reads", never)
 		}
 	}
 }
@@ -79,6 +87,69 @@ func TestEnvironmentAndFlags(t *testing.T) {
 	if got := splitList(c.allowedOrigins); len(got) != 2 || got[1] != "b.example" {
 		t.Errorf("allowed origins %q", got)
 	}
+}
+
+// TestActionFlagsReadNoEnvironment starts the server with POOLCHAT_VERSION
+// and POOLCHAT_HELP set: --version and --help are actions asked for on the
+// command line, so a variable left in a shell or a unit file must neither
+// refuse the start nor replace it.
+func TestActionFlagsReadNoEnvironment(t *testing.T) {
+	for _, kv := range [][2]string{{"POOLCHAT_VERSION", "true"}, {"POOLCHAT_VERSION", "v1.2.3"}, {"POOLCHAT_HELP", "true"}} {
+		t.Run(kv[0]+"="+kv[1], func(t *testing.T) {
+			env := func(k string) string {
+				if k == kv[0] {
+					return kv[1]
+				}
+				return ""
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			stdout := newWatchWriter("tcp  nc ")
+			done := make(chan error, 1)
+			go func() {
+				done <- run(ctx, []string{"--http-addr", "127.0.0.1:0", "--tcp-addr", "127.0.0.1:0"}, env, stdout, io.Discard)
+			}()
+			select {
+			case <-stdout.seen:
+				cancel()
+				if err := <-done; err != nil {
+					t.Fatalf("serve: %v", err)
+				}
+			case err := <-done:
+				t.Fatalf("run returned %v without serving; stdout:\n%s", err, stdout)
+			}
+		})
+	}
+}
+
+// watchWriter collects what is written to it and closes seen once that
+// contains want.
+type watchWriter struct {
+	want string
+	seen chan struct{}
+	mu   sync.Mutex
+	buf  bytes.Buffer
+}
+
+func newWatchWriter(want string) *watchWriter {
+	return &watchWriter{want: want, seen: make(chan struct{})}
+}
+
+func (w *watchWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	had := strings.Contains(w.buf.String(), w.want)
+	w.buf.Write(p)
+	if !had && strings.Contains(w.buf.String(), w.want) {
+		close(w.seen)
+	}
+	return len(p), nil
+}
+
+func (w *watchWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
 }
 
 func TestAddressInUse(t *testing.T) {
