@@ -273,20 +273,37 @@ func (rd *wsReader) next() (op byte, msg []byte, err error) {
 	}
 }
 
-// closeStatus reads a close frame's payload: the status to echo, or a
-// protocol error.
+// closeStatus reads a close frame's payload: the status to echo, or the
+// error that fails the connection.
 func closeStatus(payload []byte) error {
 	switch {
 	case len(payload) == 0:
 		return &wsPeerClosed{statusNormal}
-	case len(payload) == 1 || !utf8.Valid(payload[2:]):
+	case len(payload) == 1:
 		return &wsError{statusProtocol, "malformed close frame"}
+	case !utf8.Valid(payload[2:]):
+		return &wsError{statusInvalidData, "close reasons must be UTF-8"}
 	}
 	code := int(binary.BigEndian.Uint16(payload))
-	if code < 1000 || code >= 5000 || code == 1004 || code == 1005 || code == 1006 || code == 1015 {
+	if !validCloseStatus(code) {
 		return &wsError{statusProtocol, "invalid close status " + strconv.Itoa(code)}
 	}
 	return &wsPeerClosed{code}
+}
+
+// validCloseStatus reports whether a peer may send status in a close
+// frame: the statuses RFC 6455 section 7.4.1 defines for the wire, the
+// ones IANA registered since (1012-1014), and the 3000-4999 left to
+// libraries and applications. 1004 is reserved, 1005, 1006 and 1015 are
+// never sent, and the rest up to 2999 is unassigned. coder/websocket
+// accepts the same set.
+func validCloseStatus(status int) bool {
+	switch {
+	case status >= 1000 && status <= 1003, status >= 1007 && status <= 1014:
+		return true
+	default:
+		return status >= 3000 && status <= 4999
+	}
 }
 
 // unmask undoes the client's masking in place.

@@ -99,12 +99,56 @@ func TestWSReaderRefusals(t *testing.T) {
 		{"invalid utf-8", clientFrame(true, opText, []byte{0xc3, 0x28}), statusInvalidData},
 		{"one-byte close", clientFrame(true, opClose, []byte{3}), statusProtocol},
 		{"reserved close status", clientFrame(true, opClose, []byte{0x03, 0xed}), statusProtocol},
+		{"close reason not UTF-8", clientFrame(true, opClose, []byte{0x03, 0xe8, 0xc3, 0x28}), statusInvalidData},
+		{"close reason over 123 bytes", clientFrame(true, opClose, append([]byte{0x03, 0xe8}, make([]byte, 124)...)), statusProtocol},
 	} {
 		_, _, err := readMessages(c.stream, 100)
 		var broken *wsError
 		if !errors.As(err, &broken) || broken.status != c.status {
 			t.Errorf("%s: %v, want status %d", c.name, err, c.status)
 		}
+	}
+}
+
+// TestWSCloseStatuses tries every status a close frame can carry: the
+// ones RFC 6455 section 7.4 and IANA's registry allow on the wire are
+// echoed, every other fails the connection with 1002. coder/websocket
+// (validWireCloseCode) accepts the same set.
+func TestWSCloseStatuses(t *testing.T) {
+	valid := func(code int) bool {
+		switch {
+		case code >= 1000 && code <= 1003, // normal, going away, protocol, unsupported data
+			code >= 1007 && code <= 1011, // invalid data, policy, too big, extension, internal error
+			code >= 1012 && code <= 1014, // registered by IANA: restart, try again later, bad gateway
+			code >= 3000 && code <= 4999: // libraries, frameworks and applications
+			return true
+		}
+		return false // 0-999, 1004-1006, 1015, 1016-2999, 5000 and up
+	}
+	type run struct {
+		first, last int
+		err         error
+	}
+	var wrong []run                    // statuses handled wrongly, in runs
+	reason := strings.Repeat("r", 123) // the most a control frame has room for
+	for code := range 1 << 16 {
+		payload := append([]byte{byte(code >> 8), byte(code)}, reason...)
+		_, _, err := readMessages(clientFrame(true, opClose, payload), 100)
+		var peer *wsPeerClosed
+		var broken *wsError
+		echoed := errors.As(err, &peer) && peer.status == code
+		failed := errors.As(err, &broken) && broken.status == statusProtocol
+		if valid(code) && echoed || !valid(code) && failed {
+			continue
+		}
+		if n := len(wrong); n > 0 && wrong[n-1].last == code-1 {
+			wrong[n-1].last = code
+		} else {
+			wrong = append(wrong, run{code, code, err})
+		}
+	}
+	for _, r := range wrong {
+		t.Errorf("close statuses %d-%d: %d gave %v, want it echoed if valid, else 1002", r.first, r.last, r.first, r.err)
 	}
 }
 
