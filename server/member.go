@@ -28,6 +28,18 @@ func (m *Member) setName(name, key string) {
 	m.entry = rosterEntry(m)
 }
 
+// endMember ends a member, of either transport, after its reader stopped
+// with err, always in this order: the member leaves the pool if it is still
+// there; what is queued for it goes out, then its last words if the server
+// ended it (outbox contract 5); only then is the connection closed, at
+// once with a reset if the server had said its last words and the client
+// did not close within lingerAfter.
+func (s *Server) endMember(m *Member, conn net.Conn, err error) {
+	s.pool.Unregister(m)
+	m.out.wait()
+	closeAfterRead(conn, err)
+}
+
 func newMember(via Transport, addr string, conn net.Conn, outboxLimit int) *Member {
 	return &Member{via: via, addr: addr, out: newOutbox(via, conn, outboxLimit)}
 }

@@ -21,12 +21,22 @@ type framing interface {
 }
 
 // outbox is a member's bounded queue of encoded events, and the only way
-// bytes reach its connection. Whoever pushes never waits: when the
-// member's backlog passes the limit, push reports it and the pool drops the
-// member. Queued events are written at the pool's flush, straight to the
-// socket as far as it takes them without waiting; only what the socket
-// does not take at once goes to a writer goroutine, which runs while there
-// is something left. An idle member holds no writer.
+// bytes reach its connection. Its contract:
+//
+//  1. Whoever pushes never waits: when the member's backlog passes the
+//     limit, push reports it and the pool drops the member.
+//  2. Events leave in the order they were pushed; nothing pushed before
+//     the outbox was closed is lost, unless the ending drops the backlog
+//     (a member too slow to take it).
+//  3. One writer at a time: queued events are written at the pool's flush,
+//     straight to the socket as far as it takes them without waiting; only
+//     what the socket does not take at once goes to a writer goroutine,
+//     which runs while there is something left. An idle member holds none.
+//  4. A newcomer's snapshot (who is online, history) does not count
+//     against the limit while it waits: however large the room, it is
+//     delivered, and only what comes after it can make the member too slow.
+//  5. An ending sends the connection's last words after the backlog (or
+//     instead of it), then half-closes.
 type outbox struct {
 	via      Transport
 	wire     framing
@@ -39,6 +49,7 @@ type outbox struct {
 	queue   [][]byte
 	spare   [][]byte // the last written batch, kept for reuse
 	queued  int      // bytes in queue and unsent
+	exempt  int      // bytes of queued that are a snapshot, not counted against limit
 	unsent  []byte   // encoded bytes a flush could not write, to go first
 	unsentB *[]byte  // the pooled buffer unsent lies in
 	writing bool     // a writer goroutine is running
@@ -77,23 +88,44 @@ func newOutbox(via Transport, conn net.Conn, limit int) *outbox {
 // the member is too far behind to take the event; the event is then not
 // queued.
 func (o *outbox) push(f frame) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.pushLocked(f, false)
+}
+
+// pushSnapshot queues a newcomer's snapshot, or a roster it asked for,
+// beyond the limit (contract 4). Only one snapshot waits at a time: a
+// member that asks for another before taking the last is held to the limit.
+func (o *outbox) pushSnapshot(frames ...frame) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	exempt := o.exempt == 0
+	for _, f := range frames {
+		if !o.pushLocked(f, exempt) {
+			return false
+		}
+	}
+	return true
+}
+
+// pushLocked queues f's bytes for this transport, counting them against
+// the limit unless exempt. o.mu is held.
+func (o *outbox) pushLocked(f frame, exempt bool) bool {
 	b := f.tcp
 	if o.via == ViaWeb {
 		b = f.web
 	}
-	if len(b) == 0 {
+	if len(b) == 0 || o.state != outboxOpen {
 		return true
 	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.state != outboxOpen {
-		return true
-	}
-	if o.queued > 0 && o.queued+len(b) > o.limit {
+	if counted := o.queued - o.exempt; !exempt && counted > 0 && counted+len(b) > o.limit {
 		return false
 	}
 	o.queue = append(o.queue, b)
 	o.queued += len(b)
+	if exempt {
+		o.exempt += len(b)
+	}
 	return true
 }
 
@@ -140,6 +172,7 @@ func (o *outbox) writeNow() bool {
 		}
 		putPackBuffer(buf)
 	}
+	o.exempt = min(o.exempt, o.queued)
 	kept := copy(o.queue, q)
 	clear(o.queue[kept:])
 	o.queue = o.queue[:kept]
@@ -155,18 +188,19 @@ func (o *outbox) send(f frame) {
 	o.flush()
 }
 
-// close ends the connection for the given reason, after what is being
-// written, if any. What is queued behind it is dropped: the member is
-// leaving, and the last words (the shutdown notice, say) must not wait
-// behind a backlog. Later pushes are ignored; only the first close counts.
+// close ends the connection for the given reason: after what is queued,
+// or, when the ending drops the backlog, after what is being written only.
+// Later pushes are ignored; only the first close counts.
 func (o *outbox) close(end ending) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.state != outboxOpen {
 		return
 	}
-	clear(o.queue)
-	o.queue, o.queued = o.queue[:0], len(o.unsent)
+	if end.drop {
+		clear(o.queue)
+		o.queue, o.queued, o.exempt = o.queue[:0], len(o.unsent), 0
+	}
 	o.state = outboxEnding
 	o.end = end
 	o.wake()
@@ -229,7 +263,7 @@ func (o *outbox) drain() {
 			o.finish(end)
 			return
 		}
-		o.queue, o.spare, o.queued = o.spare, nil, 0
+		o.queue, o.spare, o.queued, o.exempt = o.spare, nil, 0, 0
 		o.unsent, o.unsentB = nil, nil
 		o.mu.Unlock()
 
@@ -244,7 +278,7 @@ func (o *outbox) drain() {
 		clear(batch) // drop references to shared event bytes
 		if err != nil {
 			o.mu.Lock()
-			o.state, o.queue, o.queued, o.writing = outboxDone, nil, 0, false
+			o.state, o.queue, o.queued, o.exempt, o.writing = outboxDone, nil, 0, 0, false
 			o.mu.Unlock()
 			o.conn.Close()
 			return
@@ -300,20 +334,22 @@ func (o *outbox) finish(end ending) {
 	o.conn.SetReadDeadline(time.Now().Add(lingerAfter))
 }
 
-// ending says why the server ends a connection: a last TCP line and a
-// WebSocket close status with its reason.
+// ending says why a member's connection ends: a last TCP line and a
+// WebSocket close status with its reason, and whether what is still queued
+// for the member goes out first or is dropped.
 type ending struct {
 	line   string // without its line end; empty for none
-	status int    // WebSocket close code
+	status int    // WebSocket close code; 0 for no close frame
 	reason string
+	drop   bool // drop the backlog: the member cannot or will not take it
 }
 
-// The ways the server ends a member's connection.
+// The ways a member's connection ends.
 var (
-	endGone     = ending{}                                                                                   // the member left or broke the connection: nothing to say
+	endGone     = ending{}                                                                                   // the client closed or broke the connection: finish what is queued, nothing to say
 	endQuit     = ending{line: "* bye", status: 1000, reason: "bye"}                                         // \quit
 	endShutdown = ending{line: "* server is shutting down", status: 1001, reason: "server is shutting down"} // graceful stop
-	endSlow     = ending{line: "! disconnected: you were not reading fast enough", status: 1008, reason: "not reading fast enough"}
+	endSlow     = ending{line: "! disconnected: you were not reading fast enough", status: 1008, reason: "not reading fast enough", drop: true}
 	endFull     = ending{line: "! server full", status: 1013, reason: "server full"}
 )
 

@@ -70,7 +70,7 @@ func (s *Server) serveTCP(conn *net.TCPConn) {
 	}
 	line, err := first.line, first.err
 	// Deferred, so that even a panic below takes the member out of the pool.
-	defer func() { s.endTCP(m, conn, err) }()
+	defer func() { s.endMember(m, conn, err) }()
 
 	flood := newFloodGate(s.cfg.Flood, time.Now())
 	for {
@@ -132,15 +132,6 @@ func notChat(line []byte) bool {
 		}
 	}
 	return false
-}
-
-// endTCP ends a joined member after its reader stopped with err: it leaves
-// the pool, and if the server had ended the connection and the client did
-// not close in time, the connection is reset.
-func (s *Server) endTCP(m *Member, conn *net.TCPConn, err error) {
-	s.pool.Unregister(m)
-	closeAfterRead(conn, err)
-	m.out.wait()
 }
 
 // hangUp sends a last line to a connection that never joined, half-closes

@@ -78,20 +78,18 @@ func (s *Server) serveWS(conn net.Conn, br *bufio.Reader, addr string) {
 	defer func() {
 		stopPings()
 		// A close from the peer is answered with its status, a broken
-		// rule with ours; the pool's own reasons come first if it ended
-		// the member (only the first close counts).
+		// rule with ours, and what was queued is dropped: the client
+		// will not read it. The pool's own ending comes first if it
+		// ended the member (only the first close counts).
 		var peer *wsPeerClosed
 		var broken *wsError
 		switch {
 		case errors.As(readErr, &peer):
-			m.out.close(ending{status: peer.status})
+			m.out.close(ending{status: peer.status, drop: true})
 		case errors.As(readErr, &broken):
-			m.out.close(ending{status: broken.status, reason: broken.reason})
+			m.out.close(ending{status: broken.status, reason: broken.reason, drop: true})
 		}
-		s.pool.Unregister(m)
-		m.out.hurry() // the last words have little time to go
-		m.out.wait()
-		closeAfterRead(conn, readErr)
+		s.endMember(m, conn, readErr)
 	}()
 
 	joined := false
