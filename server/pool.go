@@ -350,9 +350,9 @@ func (p *ClientPool) register(m *Member, name string) *Refusal {
 	p.churned()
 	p.log.Info("join", "id", m.id, "name", m.name, "via", m.via, "addr", m.addr)
 
-	if p.tell(m, welcomeFrame(m)) && p.tell(m, rosterFrame(p.order, m.via)) && p.tell(m, historyFrame(p.history.messages())) {
-		p.broadcast(joinedFrame(m), m)
-	}
+	// The snapshot always fits (outbox contract 4), so m is announced.
+	p.tellSnapshot(m, welcomeFrame(m), rosterFrame(p.order, m.via), historyFrame(p.history.messages()))
+	p.broadcast(joinedFrame(m), m)
 	return nil
 }
 
@@ -371,7 +371,7 @@ func (p *ClientPool) handle(m *Member, cmd Command) {
 	case CommandNick:
 		p.rename(m, cmd.Arg)
 	case CommandWho:
-		p.tell(m, rosterFrame(p.order, m.via))
+		p.tellSnapshot(m, rosterFrame(p.order, m.via))
 	case CommandHelp:
 		p.tell(m, noticeFrame(helpLines...))
 	case CommandQuit:
@@ -441,6 +441,17 @@ func (p *ClientPool) refuse(m *Member, r *Refusal) {
 // reports whether m is still in the pool.
 func (p *ClientPool) tell(m *Member, f frame) bool {
 	if m.out.push(f) {
+		p.touch(m.out)
+		return true
+	}
+	p.drop(m)
+	return false
+}
+
+// tellSnapshot queues a snapshot for m alone: beyond the outbox limit,
+// unless m has not yet taken the last one (then as tell does).
+func (p *ClientPool) tellSnapshot(m *Member, frames ...frame) bool {
+	if m.out.pushSnapshot(frames...) {
 		p.touch(m.out)
 		return true
 	}

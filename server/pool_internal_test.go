@@ -5,8 +5,10 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -87,5 +89,51 @@ func TestPanicInAFlushIsContained(t *testing.T) {
 	case <-conn.closed:
 	default:
 		t.Fatal("the member's connection was not closed")
+	}
+}
+
+// TestSnapshotOfAFullRoomIsDelivered: a newcomer to a room of 10,000
+// members with the longest names gets the whole roster, though it is
+// larger than the outbox limit, and is announced as joined, not dropped.
+func TestSnapshotOfAFullRoomIsDelivered(t *testing.T) {
+	const members, limit = 10000, 1 << 20
+	p := NewClientPool(0, slog.New(slog.DiscardHandler))
+	f, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for i := range members {
+		// 24 letters of four bytes each: CJK ideographs from U+20000.
+		name := []rune(strings.Repeat("\U00020000", MaxNameRunes))
+		for d, n := 0, i; n > 0; d, n = d+1, n/64 {
+			name[d] += rune(n % 64)
+		}
+		display, key, r := checkName(string(name))
+		if r != nil {
+			t.Fatalf("name %q: %v", string(name), r)
+		}
+		m := newMember(ViaWeb, "test", devNull{f}, limit)
+		m.id = fmt.Sprintf("user_%012d", i)
+		m.setName(display, key)
+		m.joined = true
+		p.pool[m.id], p.names[key] = m, m
+		p.order = append(p.order, m)
+	}
+	if size := len(rosterFrame(p.order, ViaWeb).web); size <= limit {
+		t.Fatalf("the roster is %d bytes, not over the limit of %d: the test proves nothing", size, limit)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { p.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	newcomer := newMember(ViaWeb, "test", devNull{f}, limit)
+	if r := p.Register(newcomer, "newcomer"); r != nil {
+		t.Fatal(r)
+	}
+	got := p.Members()
+	if len(got) != members+1 || got[members].Name != "newcomer" {
+		t.Fatalf("%d members after the newcomer joined, last %v; want %d ending with the newcomer", len(got), got[len(got)-1], members+1)
 	}
 }
