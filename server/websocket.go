@@ -223,6 +223,9 @@ func (rd *wsReader) next() (op byte, msg []byte, err error) {
 			size = uint64(binary.BigEndian.Uint16(hdr[2:]))
 		case 8:
 			size = binary.BigEndian.Uint64(hdr[2:])
+			if size>>63 != 0 {
+				return 0, nil, &wsError{statusProtocol, "a 64-bit length must have its top bit clear"}
+			}
 		}
 		mask := hdr[2+extra : 2+extra+4]
 
