@@ -69,6 +69,14 @@ func capSendBuffer(c net.Conn) {
 	}
 }
 
+// closeWrite half-closes a connection that can (TCP): the client reads
+// the end of what the server sends, and may still send its own.
+func closeWrite(c net.Conn) {
+	if hc, ok := c.(interface{ CloseWrite() error }); ok {
+		hc.CloseWrite()
+	}
+}
+
 // closeAfterRead closes a member's connection once its reader stopped
 // with err: at once (a reset) if the server had said its last words and
 // the client did not close within lingerAfter.

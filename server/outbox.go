@@ -328,9 +328,7 @@ func (o *outbox) finish(end ending) {
 		o.conn.Close()
 		return
 	}
-	if tc, ok := o.conn.(*net.TCPConn); ok {
-		tc.CloseWrite()
-	}
+	closeWrite(o.conn)
 	o.conn.SetReadDeadline(time.Now().Add(lingerAfter))
 }
 

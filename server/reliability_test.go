@@ -1,8 +1,10 @@
 package server_test
 
 import (
+	"errors"
 	"fmt"
 	"net"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -328,8 +330,8 @@ func waitForMembers(t *testing.T, room *chattest.Room, n int) {
 }
 
 // TestShutdownUnderLoad stops the server while 50 TCP and 50 WebSocket
-// members talk: within 2 s every TCP member has the notice and EOF, every
-// WebSocket member close 1001; the server is done within 5 s.
+// members talk: every TCP member has the notice and EOF, every WebSocket
+// member close 1001. (TestShutdownDeadline times it.)
 func TestShutdownUnderLoad(t *testing.T) {
 	room := chattest.Start(t, server.Config{})
 	var tcps []*chattest.TCPClient
@@ -357,14 +359,13 @@ func TestShutdownUnderLoad(t *testing.T) {
 	}
 	for webs[len(webs)-1].Next().Str("type") != "message" { // the chat is under way
 	}
-	start := time.Now()
 	room.BeginStop()
 	var wg sync.WaitGroup
 	errs := make(chan error, 100)
 	for _, c := range tcps {
 		wg.Go(func() {
 			for {
-				l, err := c.TryReadLine(2 * time.Second)
+				l, err := c.TryReadLine(chattest.Timeout)
 				if err != nil {
 					errs <- fmt.Errorf("%s: %v before the notice", c.Name, err)
 					return
@@ -373,7 +374,7 @@ func TestShutdownUnderLoad(t *testing.T) {
 					break
 				}
 			}
-			if _, err := c.TryReadLine(2 * time.Second); err == nil || !strings.Contains(err.Error(), "EOF") {
+			if _, err := c.TryReadLine(chattest.Timeout); err == nil || !strings.Contains(err.Error(), "EOF") {
 				errs <- fmt.Errorf("%s: after the notice: %v, want EOF", c.Name, err)
 			}
 		})
@@ -381,7 +382,7 @@ func TestShutdownUnderLoad(t *testing.T) {
 	for _, c := range webs {
 		wg.Go(func() {
 			for {
-				_, err := c.TryNext(2 * time.Second)
+				_, err := c.TryNext(chattest.Timeout)
 				if err != nil {
 					if code := websocket.CloseStatus(err); code != websocket.StatusGoingAway {
 						errs <- fmt.Errorf("%s: closed with %v (%v), want 1001", c.Name, code, err)
@@ -394,17 +395,11 @@ func TestShutdownUnderLoad(t *testing.T) {
 	wg.Wait()
 	close(stopTalking)
 	talkers.Wait()
-	if took := time.Since(start); took > 2*time.Second {
-		t.Errorf("members told within %v, want 2s", took)
-	}
 	close(errs)
 	for err := range errs {
 		t.Error(err)
 	}
 	room.Stop(t)
-	if took := time.Since(start); took > 5*time.Second {
-		t.Errorf("server stopped after %v, want 5s", took)
-	}
 }
 
 // TestNoLeakAfterManyConnections connects and disconnects 2000 times on
@@ -470,8 +465,8 @@ func TestPerAddressCap(t *testing.T) {
 }
 
 // TestSlowHeadersDoNotBlock holds many HTTP connections open with headers
-// sent a byte at a time (a slowloris): a fresh member still joins and
-// chats within a second.
+// half sent (a slowloris): a fresh member joins and chats while the server
+// still holds every one of them, not only once it has cut them.
 func TestSlowHeadersDoNotBlock(t *testing.T) {
 	room := chattest.Start(t, server.Config{})
 	var slow []net.Conn
@@ -488,20 +483,22 @@ func TestSlowHeadersDoNotBlock(t *testing.T) {
 			c.Close()
 		}
 	}()
-	start := time.Now()
 	web := room.JoinWS(t, "Fresh")
 	web.Say("made it")
 	if m := web.Expect("message"); m.Str("text") != "made it" {
 		t.Fatalf("got %v", m)
 	}
-	if took := time.Since(start); took > time.Second {
-		t.Fatalf("joining and chatting took %v beside 200 slow clients", took)
+	for i, c := range slow {
+		c.SetReadDeadline(time.Now().Add(time.Millisecond))
+		if _, err := c.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("slow connection %d was answered or closed (%v) before the fresh member chatted", i, err)
+		}
 	}
 }
 
-// TestFloodOfAThousandLines sends 1000 lines in one burst: all arrive, no
-// sooner than the limit allows, and another member's message meanwhile is
-// not held up behind them.
+// TestFloodOfAThousandLines sends 1000 lines in one burst: all arrive in
+// order, and another member's message meanwhile is not held up behind
+// them. (TestFloodRefill checks the pace.)
 func TestFloodOfAThousandLines(t *testing.T) {
 	limit := server.FloodLimit{Burst: 10, PerSecond: 500}
 	room := chattest.Start(t, server.Config{Flood: limit})
@@ -514,7 +511,6 @@ func TestFloodOfAThousandLines(t *testing.T) {
 	for i := range lines {
 		fmt.Fprintf(&burst, "f%d\n", i)
 	}
-	start := time.Now()
 	go flooder.Conn.Write([]byte(burst.String()))
 	sentOther := false
 	seen := 0
@@ -530,9 +526,6 @@ func TestFloodOfAThousandLines(t *testing.T) {
 			t.Fatalf("line %d: %q", seen, l)
 		}
 		seen++
-		if allowed := float64(limit.Burst) + limit.PerSecond*time.Since(start).Seconds(); float64(seen) > allowed+1 {
-			t.Fatalf("%d lines accepted after %v; the limit allows %.0f", seen, time.Since(start), allowed)
-		}
 		if seen == 50 && !sentOther {
 			other.Send("not held up")
 			sentOther = true

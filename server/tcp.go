@@ -36,7 +36,7 @@ func (s *Server) acceptTCP() {
 		}
 		go func() {
 			defer s.conns.done(conn)
-			s.serveTCP(conn.(*net.TCPConn))
+			s.serveTCP(conn)
 		}()
 	}
 }
@@ -44,7 +44,7 @@ func (s *Server) acceptTCP() {
 // serveTCP runs one TCP connection: it joins the pool at its first line or
 // after JoinDelay, then feeds each line to the pool until either side ends
 // the connection.
-func (s *Server) serveTCP(conn *net.TCPConn) {
+func (s *Server) serveTCP(conn net.Conn) {
 	addr := conn.RemoteAddr().String()
 	defer s.contain(addr)
 	defer conn.Close()
@@ -96,7 +96,7 @@ type firstRead struct {
 // firstLine waits up to JoinDelay for a first line. It returns an error if
 // the connection closed, or sent something that is not chat (an HTTP or TLS
 // request), in which case it is closed without ever joining.
-func (s *Server) firstLine(conn *net.TCPConn, lr *LineReader) (firstRead, error) {
+func (s *Server) firstLine(conn net.Conn, lr *LineReader) (firstRead, error) {
 	conn.SetReadDeadline(time.Now().Add(s.cfg.JoinDelay))
 	defer conn.SetReadDeadline(time.Time{})
 	line, err := lr.ReadLine()
@@ -136,18 +136,16 @@ func notChat(line []byte) bool {
 
 // hangUp sends a last line to a connection that never joined, half-closes
 // it, and waits briefly for the client to close before the caller closes it.
-func hangUp(conn *net.TCPConn, lr *LineReader, last string) {
+func hangUp(conn net.Conn, lr *LineReader, last string) {
 	conn.SetWriteDeadline(time.Now().Add(hurryTimeout))
 	if _, err := conn.Write(line(last)); err != nil {
 		return
 	}
-	conn.CloseWrite()
+	closeWrite(conn)
 	conn.SetReadDeadline(time.Now().Add(lingerAfter))
 	for {
 		if _, err := lr.ReadLine(); err != nil && !errors.Is(err, ErrLineTooLong) {
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				conn.SetLinger(0)
-			}
+			closeAfterRead(conn, err)
 			return
 		}
 	}
