@@ -307,3 +307,80 @@ func (c *pipeClient) readFrame() (op byte, payload []byte, err error) {
 	_, err = io.ReadFull(c.r, payload)
 	return h[0] & 0x0f, payload, err
 }
+
+// pipeListener is a listener of net.Pipe connections.
+type pipeListener struct {
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+}
+
+func newPipeListener() *pipeListener {
+	return &pipeListener{conns: make(chan net.Conn), done: make(chan struct{})}
+}
+
+func (l *pipeListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *pipeListener) Close() error   { l.once.Do(func() { close(l.done) }); return nil }
+func (l *pipeListener) Addr() net.Addr { return pipeAddr{} }
+
+// dial connects a client through the listener.
+func (l *pipeListener) dial(t *testing.T) *pipeClient {
+	server, client := net.Pipe()
+	t.Cleanup(func() { client.Close() })
+	l.conns <- server
+	return &pipeClient{t: t, conn: client, r: bufio.NewReader(client)}
+}
+
+type pipeAddr struct{}
+
+func (pipeAddr) Network() string { return "pipe" }
+func (pipeAddr) String() string  { return "pipe" }
+
+// TestShutdownDeadline: a graceful stop tells every member at once, and
+// ends within StopTimeout even when a member neither reads nor closes.
+func TestShutdownDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s, err := New(Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tcp, web := newPipeListener(), newPipeListener()
+		s.tcpLn, s.httpLn = tcp, web
+		ctx, stop := context.WithCancel(context.Background())
+		served := make(chan error)
+		go func() { served <- s.Serve(ctx) }()
+
+		reads := tcp.dial(t)
+		reads.send("")
+		reads.name = strings.TrimPrefix(reads.expectPrefix("* welcome to poolchat, "), "* welcome to poolchat, ")
+		reads.expectPrefix("* online now (1)")
+		stuck := tcp.dial(t) // joins, then reads nothing more
+		stuck.send("")
+		reads.expectPrefix("* guest-")
+
+		stopped := time.Now()
+		stop()
+		reads.expect("* server is shutting down")
+		if told := time.Since(stopped); told != 0 {
+			t.Errorf("told %v after the stop, want at once", told)
+		}
+		reads.conn.Close()
+		if err := <-served; err != nil {
+			t.Fatal(err)
+		}
+		if took := time.Since(stopped); took != s.cfg.StopTimeout {
+			t.Fatalf("stopped after %v with a stuck member, want %v", took, s.cfg.StopTimeout)
+		}
+		if s.cfg.StopTimeout >= 5*time.Second {
+			t.Fatalf("StopTimeout %v: SPEC §7 wants the process gone within 5 s", s.cfg.StopTimeout)
+		}
+	})
+}
