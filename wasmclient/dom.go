@@ -61,14 +61,20 @@ func removeChildren(el js.Value) {
 	el.Set("textContent", "")
 }
 
-// on adds an event listener that calls f with the event. The js.Func lives
-// as long as the page.
+// on adds an event listener that calls f with the event. The listener is
+// never released, so on is only for elements that live as long as the page.
 func on(target js.Value, event string, f func(ev js.Value)) {
-	target.Call("addEventListener", event, js.FuncOf(func(this js.Value, args []js.Value) any {
+	target.Call("addEventListener", event, listener(f))
+}
+
+// listener wraps f as a JavaScript event listener. Whoever makes one
+// releases it once it can no longer be called.
+func listener(f func(ev js.Value)) js.Func {
+	return js.FuncOf(func(this js.Value, args []js.Value) any {
 		defer logPanic()
 		f(args[0])
 		return nil
-	}))
+	})
 }
 
 // after runs f once, d milliseconds from now.

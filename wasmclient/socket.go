@@ -19,6 +19,8 @@ const (
 )
 
 // connect opens the WebSocket and, once it is open, joins under c.name.
+// The socket's listeners are released when it closes, the last event a
+// WebSocket fires, so each reconnect leaves nothing behind.
 func (c *client) connect() {
 	loc := js.Global().Get("location")
 	scheme := "ws://"
@@ -27,22 +29,37 @@ func (c *client) connect() {
 	}
 	ws := js.Global().Get("WebSocket").New(scheme + loc.Get("host").String() + "/ws")
 	c.ws = ws
-	on(ws, "open", func(js.Value) {
+	var onOpen, onMessage, onClose js.Func
+	onOpen = listener(func(js.Value) {
 		if c.ws.Equal(ws) {
 			c.sendJoin()
 		}
 	})
-	on(ws, "message", func(ev js.Value) {
+	onMessage = listener(func(ev js.Value) {
 		if c.ws.Equal(ws) {
 			c.receive(ev.Get("data").String())
 		}
 	})
-	on(ws, "close", func(ev js.Value) {
+	onClose = listener(func(ev js.Value) {
+		// Detached first, so the browser holds no listener that could
+		// call a released function.
+		for _, name := range socketHandlers {
+			ws.Set(name, js.Null())
+		}
+		onOpen.Release()
+		onMessage.Release()
+		onClose.Release() // allowed while it runs
 		if c.ws.Equal(ws) {
 			c.closed(ev.Get("code").Int(), ev.Get("reason").String())
 		}
 	})
+	ws.Set("onopen", onOpen)
+	ws.Set("onmessage", onMessage)
+	ws.Set("onclose", onClose)
 }
+
+// socketHandlers are the WebSocket handler properties connect sets.
+var socketHandlers = []string{"onopen", "onmessage", "onclose"}
 
 // send writes one event, built as a JS object and encoded by the browser.
 func (c *client) send(fields map[string]any) bool {
