@@ -80,3 +80,38 @@ func TestPageReleasesClosedConnections(t *testing.T) {
 		t.Errorf("%d errors in the page", n)
 	}
 }
+
+// TestPageJoinWhileReconnecting submits the name form again while the page
+// waits to reconnect to a stopped server. That join connects at once, and
+// the reconnect already scheduled must then not open a second socket: one
+// would be left open, unused, with its listeners never released.
+func TestPageJoinWhileReconnecting(t *testing.T) {
+	room := startRoom(t, server.Config{})
+	b := newBrowser(t, 1000, 700)
+	b.run(chromedp.ActionFunc(func(ctx context.Context) error {
+		_, err := page.AddScriptToEvaluateOnNewDocument(watchGo).Do(ctx)
+		return err
+	}))
+	b.run(chromedp.Navigate("http://"+room.HTTPAddr+"/"), chromedp.WaitVisible("#name-dialog"))
+	b.waitFor("the client to start", `document.getElementById("loading").hidden`)
+	room.Stop(t)
+	b.run(clearInput("#name"), chromedp.SendKeys("#name", "Twice"), chromedp.Click("#name-form button"))
+	b.waitFor("the reconnecting status", `document.getElementById("status").textContent === "reconnecting…"`)
+	b.run(chromedp.Click("#name-form button"))
+	b.waitFor("the reconnecting status", `document.getElementById("status").textContent === "reconnecting…"`)
+
+	room = startRoom(t, server.Config{HTTPAddr: room.HTTPAddr, TCPAddr: room.TCPAddr})
+	b.waitFor("the connected status", `document.getElementById("status").textContent === "connected"`)
+	// Every reconnect scheduled while the server was down (after at most
+	// three failures, 3 s with jitter) has fired by now.
+	time.Sleep(3500 * time.Millisecond)
+	nc := room.Join(t)
+	b.run(chromedp.SendKeys("#message", "still here\r"))
+	nc.Expect("Twice: still here")
+	if held := eval[int](b, heldSockets); held != 1 {
+		t.Errorf("the client holds %d WebSockets, want only the open one", held)
+	}
+	if n := b.errors.Load(); n != 0 {
+		t.Errorf("%d errors in the page", n)
+	}
+}

@@ -96,6 +96,9 @@ func (c *client) closed(code int, reason string) {
 	delay += rand.IntN(delay/2 + 1) // jitter, so a restarted server is not hit by everyone at once
 	c.retries++
 	after(delay, func() {
+		if !c.ws.IsUndefined() {
+			return // a join while we waited has connected already
+		}
 		c.setStatus("connecting")
 		c.connect()
 	})
