@@ -1,0 +1,62 @@
+// Package roomlog keeps a room's ordered, durable log in JetStream, on a NATS
+// server embedded in the process. It knows nothing of chat: an entry is a
+// subject relative to the room ("msg", "member.user_123") and some bytes,
+// numbered by the log.
+//
+// The server listens on no port; the only client is this package's
+// in-process connection. Each room is one stream, "POOLCHAT_" + room, over
+// the subjects "poolchat.<room>.>", with limits retention and no limit on
+// its length: the caller trims it, subject by subject (Trim, Forget).
+//
+// # Contract
+//
+//  1. Stored before seen. Append returns a sequence only once the server has
+//     stored the entry; a follower is handed an entry only after that. An
+//     entry that anyone has seen is in the log.
+//  2. One order. Sequences are positive and strictly increasing in the order
+//     entries were stored; a follower receives them in that order, without
+//     gaps (beyond what Trim and Forget removed) and without repeats.
+//  3. Never reused. Trim, Forget and restarts keep the last sequence: the
+//     next Append always gets a larger one, even when the log is empty.
+//  4. One epoch per stream. Epoch is stored in the stream's metadata: the
+//     same after every restart on the same Dir, new for a new stream (a new
+//     or emptied Dir, every ephemeral Open). A sequence means something only
+//     together with its epoch.
+//  5. A retry is harmless. Append carries a message id (Nats-Msg-Id); the
+//     server keeps the ids of the last two minutes, also across restarts,
+//     and answers a repeated id with the first entry's sequence instead of
+//     storing it again. So an Append whose answer was lost (an error, a
+//     cancelled context, a crash before the caller heard back) may be
+//     retried with the same id. A retry later than two minutes stores a
+//     second entry: whoever applies the log should ignore an id it has
+//     already applied.
+//  6. One holder. Dir is locked (an advisory lock on Dir/poolchat.lock,
+//     released by the operating system when the process ends, however it
+//     ends); a second Open of the same Dir, in this process or another,
+//     fails at once with ErrDirInUse. NATS itself does not lock its store
+//     directory: two servers on one directory would both write to it.
+//
+// # Durability
+//
+// JetStream's file store writes each entry to its block file (a write
+// system call, not buffered in the process) before it acknowledges it, so
+// an acknowledged entry survives a crash of the process (kill -9, a panic).
+// It calls fsync only every two minutes, at a clean shutdown, and when a
+// block file is full, so a crash of the machine (power loss, kernel panic)
+// can lose the entries of the last two minutes, and with them sequences
+// and message ids that someone was told about. Config.SyncAlways makes
+// every entry reach the disk before it is acknowledged, at the cost of one
+// fsync per Append.
+//
+// # Ephemeral
+//
+// An ephemeral log keeps its stream in memory and writes no entry, stream
+// or lock to disk. JetStream cannot start without a store directory: even
+// with only memory streams it creates the directory and checks that it is
+// writable (nats-server's enableJetStream, "FIXME(dlc) - Allow memory only
+// operation?"), and with none configured it uses a shared one under the
+// system's temporary directory that it never removes. So Open gives it a
+// fresh empty directory of its own under the temporary directory and
+// removes it as soon as the server has started; after that, memory streams
+// and their consumers never touch it.
+package roomlog

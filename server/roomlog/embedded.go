@@ -1,0 +1,114 @@
+package roomlog
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	natsserver "github.com/nats-io/nats-server/v2/server"
+)
+
+// startupTimeout bounds how long Open waits for the embedded server to
+// finish starting; it is a safety net, never reached in a healthy start.
+const startupTimeout = 30 * time.Second
+
+// startServer starts an embedded NATS server with JetStream that listens on
+// nothing: the only way in is an in-process connection. storeDir holds the
+// JetStream files; syncAlways makes every write reach the disk before it is
+// acknowledged.
+func startServer(storeDir string, syncAlways bool, logger *slog.Logger) (*natsserver.Server, error) {
+	opts := &natsserver.Options{
+		ServerName:             "poolchat",
+		DontListen:             true,
+		JetStream:              true,
+		StoreDir:               storeDir,
+		SyncAlways:             syncAlways,
+		NoSigs:                 true, // the program owns its signals
+		DisableJetStreamBanner: true,
+	}
+	s, err := natsserver.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("embedded nats server: %w", err)
+	}
+	// Always install a logger, even without a slog.Logger: the server
+	// reports a failure to enable JetStream only through Fatalf, and
+	// without a logger that failure would pass silently.
+	nl := &natsLogger{slog: logger}
+	s.SetLoggerV2(nl, false, false, false)
+	s.Start()
+	if err := nl.fatal(); err != nil {
+		shutdown(s)
+		return nil, fmt.Errorf("embedded nats server: %w", err)
+	}
+	if !s.ReadyForConnections(startupTimeout) {
+		shutdown(s)
+		if err := nl.fatal(); err != nil {
+			return nil, fmt.Errorf("embedded nats server: %w", err)
+		}
+		return nil, errors.New("embedded nats server: not ready")
+	}
+	return s, nil
+}
+
+// shutdown stops s and returns once all its goroutines are gone.
+func shutdown(s *natsserver.Server) {
+	s.Shutdown()
+	s.WaitForShutdown()
+}
+
+// natsLogger passes the embedded server's lines to a slog.Logger at Debug
+// level, and keeps the first fatal one, which the server logs instead of
+// returning.
+type natsLogger struct {
+	slog *slog.Logger // nil: lines are dropped
+
+	mu       sync.Mutex
+	fatalMsg string
+}
+
+func (l *natsLogger) fatal() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.fatalMsg == "" {
+		return nil
+	}
+	return errors.New(l.fatalMsg)
+}
+
+func (l *natsLogger) log(level, format string, v []any) {
+	if l.slog != nil {
+		l.slog.Debug(fmt.Sprintf(format, v...), "nats_level", level)
+	}
+}
+
+func (l *natsLogger) Noticef(format string, v ...any) { l.log("notice", format, v) }
+func (l *natsLogger) Warnf(format string, v ...any)   { l.log("warn", format, v) }
+func (l *natsLogger) Errorf(format string, v ...any)  { l.log("error", format, v) }
+func (l *natsLogger) Debugf(format string, v ...any)  { l.log("debug", format, v) }
+func (l *natsLogger) Tracef(format string, v ...any)  { l.log("trace", format, v) }
+
+func (l *natsLogger) Fatalf(format string, v ...any) {
+	l.log("fatal", format, v)
+	l.mu.Lock()
+	if l.fatalMsg == "" {
+		l.fatalMsg = fmt.Sprintf(format, v...)
+	}
+	l.mu.Unlock()
+}
+
+// ephemeralStoreDir makes the directory an ephemeral log hands to JetStream.
+// JetStream insists on a store directory even when every stream is in
+// memory: it creates it and probes that it is writable as it starts. The
+// directory is private to this process and Open removes it as soon as the
+// server is up, so it exists for the length of Open only and never holds
+// any of the room's entries.
+func ephemeralStoreDir() (string, error) {
+	dir, err := os.MkdirTemp("", "poolchat-ephemeral-")
+	if err != nil {
+		return "", fmt.Errorf("ephemeral log: %w", err)
+	}
+	return dir, nil
+}

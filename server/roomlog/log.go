@@ -1,0 +1,386 @@
+package roomlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// DefaultRoom is the room a Config without one opens.
+const DefaultRoom = "pool"
+
+// epochKey is the stream metadata key that holds the log's epoch.
+const epochKey = "poolchat_epoch"
+
+// requestTimeout bounds a request to the embedded server made without a
+// caller's context (opening the stream).
+const requestTimeout = 10 * time.Second
+
+// ErrClosed is returned by the methods of a Log after Close.
+var ErrClosed = errors.New("roomlog: log closed")
+
+// Config says where and how Open keeps the log. The zero value is not
+// usable: set Dir, or Ephemeral.
+type Config struct {
+	// Dir is where the embedded server keeps its files. It is created with
+	// mode 0700 if missing. Only one Log at a time may have it open.
+	Dir string
+
+	// Ephemeral keeps the log in memory only: no entry, no stream and no
+	// lock is written anywhere on disk, and Dir is ignored. See the package
+	// comment for the one empty directory JetStream insists on.
+	Ephemeral bool
+
+	// SyncAlways makes every Append reach the disk (fsync) before it is
+	// acknowledged, so that a power loss cannot lose an acknowledged entry.
+	// Without it an acknowledged entry survives a crash of the process but
+	// not of the machine; see the package comment. Ignored when Ephemeral.
+	SyncAlways bool
+
+	// Room is the room's name; DefaultRoom when empty. It names the stream
+	// and its subjects, so it is limited to lower-case ASCII letters,
+	// digits, '-' and '_', at most 64 of them.
+	Room string
+
+	// Logger receives the embedded server's own log lines at Debug level.
+	// Nil drops them.
+	Logger *slog.Logger
+}
+
+// Log is one room's ordered, durable log: a JetStream stream on an
+// embedded NATS server that only this process can reach. Its methods are
+// safe for concurrent use.
+type Log struct {
+	srv    *natsserver.Server
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	stream jetstream.Stream
+	lock   *dirLock // nil when Ephemeral
+
+	name   string // the stream's name
+	prefix string // subject prefix, with its trailing dot
+	epoch  string
+
+	mu        sync.Mutex
+	closed    bool
+	ops       sync.WaitGroup // Appends, Trims and Forgets in flight
+	followers map[*Follower]struct{}
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open starts the embedded server, takes Dir's lock, and opens the room's
+// stream, creating it (with a new epoch) if Dir does not hold it yet. A Dir
+// that another Log holds, in this process or another, is refused at once
+// with an error that wraps ErrDirInUse.
+func Open(cfg Config) (_ *Log, err error) {
+	room := cfg.Room
+	if room == "" {
+		room = DefaultRoom
+	}
+	if err := checkRoom(room); err != nil {
+		return nil, err
+	}
+	l := &Log{
+		name:      "POOLCHAT_" + room,
+		prefix:    "poolchat." + room + ".",
+		followers: make(map[*Follower]struct{}),
+	}
+	defer func() {
+		if err != nil {
+			l.shutdown()
+		}
+	}()
+
+	var storeDir string
+	if cfg.Ephemeral {
+		if storeDir, err = ephemeralStoreDir(); err != nil {
+			return nil, err
+		}
+	} else {
+		if cfg.Dir == "" {
+			return nil, errors.New("roomlog: no directory (set Config.Dir or Config.Ephemeral)")
+		}
+		if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+			return nil, fmt.Errorf("roomlog: %w", err)
+		}
+		if l.lock, err = lockDir(cfg.Dir); err != nil {
+			return nil, fmt.Errorf("roomlog: %w", err)
+		}
+		storeDir = cfg.Dir
+	}
+
+	l.srv, err = startServer(storeDir, cfg.SyncAlways && !cfg.Ephemeral, cfg.Logger)
+	if cfg.Ephemeral {
+		// JetStream is up; nothing it does with memory streams touches the
+		// directory again.
+		if rerr := os.RemoveAll(storeDir); rerr != nil && err == nil {
+			err = fmt.Errorf("roomlog: remove ephemeral store dir: %w", rerr)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("roomlog: %w", err)
+	}
+
+	l.nc, err = nats.Connect("",
+		nats.InProcessServer(l.srv),
+		nats.Name("poolchat-roomlog"),
+		nats.MaxReconnects(-1), // the server is in this process: never give up on it
+	)
+	if err != nil {
+		return nil, fmt.Errorf("roomlog: connect to embedded server: %w", err)
+	}
+	if l.js, err = jetstream.New(l.nc); err != nil {
+		return nil, fmt.Errorf("roomlog: %w", err)
+	}
+
+	storage := jetstream.FileStorage
+	if cfg.Ephemeral {
+		storage = jetstream.MemoryStorage
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	if l.stream, l.epoch, err = openStream(ctx, l.js, jetstream.StreamConfig{
+		Name:        l.name,
+		Description: "poolchat room " + room,
+		Subjects:    []string{l.prefix + ">"},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     storage,
+		Replicas:    1,
+		Discard:     jetstream.DiscardOld,
+		Duplicates:  2 * time.Minute,
+	}); err != nil {
+		return nil, fmt.Errorf("roomlog: stream %s: %w", l.name, err)
+	}
+	return l, nil
+}
+
+// openStream returns the stream cfg names and its epoch, creating the
+// stream with a new epoch if it does not exist.
+func openStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, string, error) {
+	for {
+		s, err := js.Stream(ctx, cfg.Name)
+		if err == nil {
+			info := s.CachedInfo()
+			if epoch := info.Config.Metadata[epochKey]; epoch != "" {
+				return s, epoch, nil
+			}
+			// A stream someone else made: give it an epoch of its own.
+			ncfg := info.Config
+			ncfg.Metadata = mergeMeta(ncfg.Metadata, epochKey, uuid.NewString())
+			if s, err = js.UpdateStream(ctx, ncfg); err != nil {
+				return nil, "", err
+			}
+			return s, s.CachedInfo().Config.Metadata[epochKey], nil
+		}
+		if !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return nil, "", err
+		}
+		cfg.Metadata = mergeMeta(cfg.Metadata, epochKey, uuid.NewString())
+		s, err = js.CreateStream(ctx, cfg)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			continue // made by someone else since we looked: use theirs
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		return s, cfg.Metadata[epochKey], nil
+	}
+}
+
+func mergeMeta(m map[string]string, k, v string) map[string]string {
+	out := make(map[string]string, len(m)+1)
+	for mk, mv := range m {
+		out[mk] = mv
+	}
+	out[k] = v
+	return out
+}
+
+// Epoch names this log. It is the same for as long as the stream exists,
+// across restarts on the same Dir, and different for every new stream: a
+// new or emptied-out Dir, and every Open of an ephemeral log. Sequences are
+// comparable only between positions of the same epoch.
+func (l *Log) Epoch() string { return l.epoch }
+
+// LastSeq returns the sequence of the last entry ever appended, or 0 if
+// none ever was. Entries removed by Trim or Forget still count: LastSeq
+// never goes down, and the next Append gets a larger sequence.
+func (l *Log) LastSeq(ctx context.Context) (uint64, error) {
+	if err := l.begin(); err != nil {
+		return 0, err
+	}
+	defer l.ops.Done()
+	info, err := l.stream.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("roomlog: last seq: %w", err)
+	}
+	return info.State.LastSeq, nil
+}
+
+// Append stores data as one entry under subject, which is relative to the
+// room ("msg", "member.user_123": dot-separated tokens, no wildcards), and
+// returns its sequence once the entry is stored: in the file store it has
+// been written to the operating system (and synced, with
+// Config.SyncAlways); only then can a follower see it.
+//
+// msgID makes Append idempotent: a second Append with the same msgID within
+// the duplicate window (two minutes), including one after a restart, stores
+// nothing and returns the sequence of the first. An empty msgID turns this
+// off for the entry.
+//
+// An Append that returns an error may still have stored its entry (the
+// acknowledgement was lost, or ctx ended while waiting for it): retry with
+// the same msgID to learn its sequence without storing it twice.
+func (l *Log) Append(ctx context.Context, subject, msgID string, data []byte) (uint64, error) {
+	if err := checkSubject(subject, false); err != nil {
+		return 0, err
+	}
+	if err := l.begin(); err != nil {
+		return 0, err
+	}
+	defer l.ops.Done()
+	opts := []jetstream.PublishOpt{jetstream.WithExpectStream(l.name)}
+	if msgID != "" {
+		opts = append(opts, jetstream.WithMsgID(msgID))
+	}
+	ack, err := l.js.Publish(ctx, l.prefix+subject, data, opts...)
+	if err != nil {
+		return 0, fmt.Errorf("roomlog: append to %s: %w", subject, err)
+	}
+	return ack.Sequence, nil
+}
+
+// Trim removes the entries whose subject matches subject (wildcards
+// allowed: "msg.>") except the last keep of them, counted across all the
+// matching subjects. Sequences are not reused.
+func (l *Log) Trim(ctx context.Context, subject string, keep int) error {
+	if keep < 0 {
+		return fmt.Errorf("roomlog: trim %s: negative keep %d", subject, keep)
+	}
+	return l.purge(ctx, subject, uint64(keep))
+}
+
+// Forget removes every entry whose subject matches subject, for example
+// "member.user_123" once that member has left. Sequences are not reused.
+func (l *Log) Forget(ctx context.Context, subject string) error {
+	return l.purge(ctx, subject, 0)
+}
+
+func (l *Log) purge(ctx context.Context, subject string, keep uint64) error {
+	if err := checkSubject(subject, true); err != nil {
+		return err
+	}
+	if err := l.begin(); err != nil {
+		return err
+	}
+	defer l.ops.Done()
+	opts := []jetstream.StreamPurgeOpt{jetstream.WithPurgeSubject(l.prefix + subject)}
+	if keep > 0 {
+		opts = append(opts, jetstream.WithPurgeKeep(keep))
+	}
+	if err := l.stream.Purge(ctx, opts...); err != nil {
+		return fmt.Errorf("roomlog: purge %s: %w", subject, err)
+	}
+	return nil
+}
+
+// begin counts one operation in, or refuses it once Close has begun.
+func (l *Log) begin() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	l.ops.Add(1)
+	return nil
+}
+
+// Close stops every follower (each stop returns only after its last
+// handle call), waits for the operations in flight to finish, and shuts the
+// embedded server down, which writes out the file store's state; it
+// returns once the server's goroutines are gone and Dir's lock is released.
+// Calling Close again returns the first call's result.
+func (l *Log) Close() error {
+	l.closeOnce.Do(func() {
+		l.mu.Lock()
+		l.closed = true
+		followers := make([]*Follower, 0, len(l.followers))
+		for f := range l.followers {
+			followers = append(followers, f)
+		}
+		l.mu.Unlock()
+		for _, f := range followers {
+			f.Stop()
+		}
+		l.ops.Wait()
+		l.closeErr = l.shutdown()
+	})
+	return l.closeErr
+}
+
+// shutdown releases whatever Open acquired, in reverse order.
+func (l *Log) shutdown() error {
+	if l.nc != nil {
+		l.nc.Close()
+	}
+	if l.srv != nil {
+		shutdown(l.srv)
+	}
+	if l.lock != nil {
+		if err := l.lock.release(); err != nil {
+			return fmt.Errorf("roomlog: release lock: %w", err)
+		}
+	}
+	return nil
+}
+
+// checkRoom accepts the room names that make a valid stream name and a
+// single subject token, and that no case-insensitive file system confuses.
+func checkRoom(room string) error {
+	if len(room) > 64 {
+		return fmt.Errorf("roomlog: room name %q: longer than 64 characters", room)
+	}
+	for _, r := range room {
+		if !('a' <= r && r <= 'z' || '0' <= r && r <= '9' || r == '-' || r == '_') {
+			return fmt.Errorf("roomlog: room name %q: only lower-case letters, digits, '-' and '_' are allowed", room)
+		}
+	}
+	return nil
+}
+
+// checkSubject accepts dot-separated, non-empty tokens without spaces or
+// control characters; wildcards ("*" as a token, ">" as the last) only when
+// filter is set.
+func checkSubject(subject string, filter bool) error {
+	if subject == "" {
+		return errors.New("roomlog: empty subject")
+	}
+	tokens := strings.Split(subject, ".")
+	for i, t := range tokens {
+		switch {
+		case t == "":
+			return fmt.Errorf("roomlog: subject %q: empty token", subject)
+		case strings.ContainsFunc(t, func(r rune) bool { return r <= ' ' || r == 0x7f }):
+			return fmt.Errorf("roomlog: subject %q: space or control character", subject)
+		case t == "*" || t == ">" && i == len(tokens)-1:
+			if !filter {
+				return fmt.Errorf("roomlog: subject %q: wildcards are for filters", subject)
+			}
+		case strings.ContainsAny(t, "*>"):
+			return fmt.Errorf("roomlog: subject %q: misplaced wildcard", subject)
+		}
+	}
+	return nil
+}
