@@ -159,6 +159,7 @@ func newServer(c config, logw io.Writer) (*server.Server, error) {
 	if c.logFormat == "json" {
 		handler = slog.NewJSONHandler(logw, nil)
 	}
+	v, _ := buildVersion()
 	return server.New(server.Config{
 		HTTPAddr:       c.httpAddr,
 		TCPAddr:        c.tcpAddr,
@@ -168,7 +169,7 @@ func newServer(c config, logw io.Writer) (*server.Server, error) {
 		MaxClients:     c.maxClients,
 		MaxPerIP:       c.maxPerIP,
 		Assets:         assets(),
-		Version:        buildVersion(),
+		Version:        v,
 		DevReload:      c.devReload,
 		Logger:         slog.New(handler),
 	})
@@ -185,18 +186,21 @@ func splitList(s string) []string {
 	return out
 }
 
-// buildVersion returns the stamped version, else the module version or VCS
-// revision recorded by the Go toolchain.
-func buildVersion() string {
+// buildVersion returns the version stamped with -ldflags
+// "-X main.version=...", else the one the Go toolchain recorded: the module
+// version (a release tag, or a pseudo-version naming the VCS revision, with
+// +dirty for uncommitted changes), else the bare VCS revision. known is
+// false when the build recorded none; the version is then "devel".
+func buildVersion() (v string, known bool) {
 	if version != "" {
-		return version
+		return version, true
 	}
 	info, ok := debug.ReadBuildInfo()
 	if !ok {
-		return "devel"
+		return "devel", false
 	}
 	if v := info.Main.Version; v != "" && v != "(devel)" {
-		return v
+		return v, true
 	}
 	var rev, dirty string
 	for _, s := range info.Settings {
@@ -210,9 +214,20 @@ func buildVersion() string {
 		}
 	}
 	if rev != "" {
-		return "devel-" + rev[:min(12, len(rev))] + dirty
+		return "devel-" + rev[:min(12, len(rev))] + dirty, true
 	}
-	return "devel"
+	return "devel", false
+}
+
+// versionLine is what --version prints. A build without a version says how
+// to make one that has it: `go run` and `go test` record no VCS
+// information, nor does `go build` with -buildvcs=false in GOFLAGS.
+func versionLine() string {
+	v, known := buildVersion()
+	if !known {
+		v += ` (no version recorded: build in a git clone with -buildvcs=true, or stamp one with -ldflags "-X main.version=...")`
+	}
+	return "poolchat " + v
 }
 
 // displayAddr returns a bound address as a person would type it: an

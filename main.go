@@ -37,7 +37,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	if cfg.showVersion {
-		fmt.Fprintln(stdout, "poolchat", buildVersion())
+		fmt.Fprintln(stdout, versionLine())
 		return nil
 	}
 	srv, err := newServer(cfg, stderr)
@@ -47,7 +47,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := srv.Listen(); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "poolchat %s: the room is open\n", buildVersion())
+	v, _ := buildVersion()
+	fmt.Fprintf(stdout, "poolchat %s: the room is open\n", v)
 	fmt.Fprintf(stdout, "web  http://%s\n", displayAddr(srv.HTTPAddr()))
 	fmt.Fprintf(stdout, "tcp  nc %s\n", displayHostPort(srv.TCPAddr()))
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)

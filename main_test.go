@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"debug/buildinfo"
 	"errors"
 	"io"
 	"net"
@@ -52,6 +53,66 @@ func TestVersion(t *testing.T) {
 	}
 	if !strings.HasPrefix(out.String(), "poolchat ") {
 		t.Fatalf("--version printed %q", out.String())
+	}
+}
+
+// TestVersionUnknown runs --version in the test binary, which records no
+// version (go test stamps no VCS information): the line says so and how to
+// get one, instead of a bare "devel".
+func TestVersionUnknown(t *testing.T) {
+	if v, known := buildVersion(); known {
+		t.Skipf("this test binary records version %q", v)
+	}
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"--version"}, noEnv, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	line := strings.TrimSuffix(out.String(), "\n")
+	if !strings.HasPrefix(line, "poolchat devel (") || !strings.Contains(line, "-buildvcs") ||
+		!strings.Contains(line, "-X main.version=") || strings.Contains(line, "\n") {
+		t.Fatalf("--version of a build without a version printed %q", out.String())
+	}
+}
+
+// TestVersionFromVCS builds the binary the way `go build` does in a git
+// clone and checks that --version names the commit it was built from, and
+// whether the tree had uncommitted changes.
+func TestVersionFromVCS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "poolchat")
+	build := exec.Command("go", "build", "-buildvcs=auto", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	// The build's own record, not git's: others may commit meanwhile.
+	info, err := buildinfo.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rev, modified string
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			modified = s.Value
+		}
+	}
+	if rev == "" {
+		t.Skip("not a git clone: the build recorded no revision")
+	}
+	out, err := exec.Command(bin, "--version").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := strings.TrimSpace(string(out))
+	if !strings.HasPrefix(line, "poolchat ") || !strings.Contains(line, rev[:12]) {
+		t.Errorf("--version printed %q, want revision %s", line, rev[:12])
+	}
+	if dirty := strings.Contains(line, "dirty"); dirty != (modified == "true") {
+		t.Errorf("--version printed %q, but vcs.modified is %s", line, modified)
 	}
 }
 
