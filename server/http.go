@@ -1,9 +1,13 @@
 package server
 
 import (
+	"cmp"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
+	"os"
+	"time"
 
 	"github.com/poolchat/poolchat/templates"
 )
@@ -55,3 +59,49 @@ func (s *Server) handleHealth() http.Handler {
 		json.NewEncoder(w).Encode(health{Status: "ok", Members: web + tcp, Web: web, TCP: tcp})
 	})
 }
+
+// writeChunk is the most of a response written under one write deadline.
+const writeChunk = 32 << 10
+
+// writeDeadlines gives each write of next's response, in chunks of at most
+// writeChunk, a deadline HTTPWriteTimeout ahead. A browser on a slow line
+// gets all of the wasm however long that takes, as long as it keeps
+// reading; one that stops is cut after HTTPWriteTimeout.
+func (s *Server) writeDeadlines(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		dw := &deadlineWriter{ResponseWriter: w, rc: http.NewResponseController(w), timeout: s.cfg.HTTPWriteTimeout}
+		next.ServeHTTP(dw, r)
+		if errors.Is(dw.err, os.ErrDeadlineExceeded) {
+			s.log.Info("web client too slow", "addr", r.RemoteAddr, "path", r.URL.Path)
+		}
+	})
+}
+
+// deadlineWriter moves the connection's write deadline forward before each
+// chunk it writes.
+type deadlineWriter struct {
+	http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration
+	err     error // the first write error
+}
+
+func (d *deadlineWriter) Write(p []byte) (n int, err error) {
+	for {
+		chunk := p[:min(len(p), writeChunk)]
+		d.rc.SetWriteDeadline(time.Now().Add(d.timeout))
+		m, err := d.ResponseWriter.Write(chunk)
+		n += m
+		p = p[m:]
+		if err != nil {
+			d.err = cmp.Or(d.err, err)
+			return n, err
+		}
+		if len(p) == 0 {
+			return n, nil
+		}
+	}
+}
+
+// Unwrap lets an http.ResponseController reach the server's own writer.
+func (d *deadlineWriter) Unwrap() http.ResponseWriter { return d.ResponseWriter }

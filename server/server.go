@@ -35,6 +35,11 @@ type Config struct {
 	StopTimeout  time.Duration // how long a graceful stop may take before connections are cut (default 4 s)
 	PingInterval time.Duration // how often a WebSocket peer is pinged (default 25 s)
 	PingTimeout  time.Duration // how long a pong may take before the peer is dropped (default 10 s)
+
+	// HTTPWriteTimeout bounds each write of a web response, not the whole
+	// response: a client that takes no bytes for that long is cut, a slow
+	// one that keeps reading gets everything (default 30 s).
+	HTTPWriteTimeout time.Duration
 }
 
 // Server runs one room on a TCP listener and an HTTP listener.
@@ -76,6 +81,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.PingTimeout <= 0 {
 		cfg.PingTimeout = 10 * time.Second
 	}
+	if cfg.HTTPWriteTimeout <= 0 {
+		cfg.HTTPWriteTimeout = 30 * time.Second
+	}
 	if cfg.MaxClients <= 0 {
 		cfg.MaxClients = 10000
 	}
@@ -96,7 +104,7 @@ func New(cfg Config) (*Server, error) {
 		Handler:           s.routes(),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
+		WriteTimeout:      cfg.HTTPWriteTimeout, // the first write's; writeDeadlines moves it for the rest
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
