@@ -18,6 +18,7 @@
 //     gaps (beyond what Trim and Forget removed) and without repeats.
 //  3. Never reused. Trim, Forget and restarts keep the last sequence: the
 //     next Append always gets a larger one, even when the log is empty.
+//     (A power loss is the exception; see Durability.)
 //  4. One epoch per stream. Epoch is stored in the stream's metadata: the
 //     same after every restart on the same Dir, new for a new stream (a new
 //     or emptied Dir, every ephemeral Open). A sequence means something only
@@ -27,26 +28,41 @@
 //     and answers a repeated id with the first entry's sequence instead of
 //     storing it again. So an Append whose answer was lost (an error, a
 //     cancelled context, a crash before the caller heard back) may be
-//     retried with the same id. A retry later than two minutes stores a
+//     retried with the same id. A retry later than two minutes, or after a
+//     restart that follows a Trim or Forget of the first entry, stores a
 //     second entry: whoever applies the log should ignore an id it has
 //     already applied.
 //  6. One holder. Dir is locked (an advisory lock on Dir/poolchat.lock,
 //     released by the operating system when the process ends, however it
 //     ends); a second Open of the same Dir, in this process or another,
 //     fails at once with ErrDirInUse. NATS itself does not lock its store
-//     directory: two servers on one directory would both write to it.
+//     directory: two servers on one directory both start, both hand out
+//     the same sequences, and the next start finds some acknowledged
+//     entries gone.
 //
 // # Durability
 //
-// JetStream's file store writes each entry to its block file (a write
-// system call, not buffered in the process) before it acknowledges it, so
-// an acknowledged entry survives a crash of the process (kill -9, a panic).
-// It calls fsync only every two minutes, at a clean shutdown, and when a
-// block file is full, so a crash of the machine (power loss, kernel panic)
-// can lose the entries of the last two minutes, and with them sequences
-// and message ids that someone was told about. Config.SyncAlways makes
-// every entry reach the disk before it is acknowledged, at the cost of one
-// fsync per Append.
+// For a stream on one server, JetStream's file store writes each entry to
+// its block file with a write system call before it acknowledges it (it
+// flushes in place; nothing waits in the process's buffers), so an
+// acknowledged entry survives a crash of the process: kill -9, a panic,
+// the OOM killer. It calls fsync only from a timer, every two minutes
+// (SyncInterval): not when a block file fills, not at a clean shutdown. So
+// a crash of the machine (power loss, kernel panic) can lose the entries of
+// the last two minutes, even after a clean Close; the log then comes back
+// under the same epoch with a lower last sequence and gives the lost
+// sequences to new entries. Config.SyncAlways closes that gap: every entry
+// is fsynced before it is acknowledged, which costs one fsync per Append.
+//
+// # Following
+//
+// A follower is a JetStream ordered consumer: one ephemeral, unacknowledged
+// consumer, started at a sequence, that the client checks for gaps in its
+// own delivery sequence and replaces, starting after the last entry it
+// handed over, whenever one appears, a heartbeat is missed (10 s of
+// silence), the consumer disappears or the connection is re-established. A
+// slow follower slows nothing else: the consumer pulls at most 500 entries
+// ahead, and the rest wait in the stream.
 //
 // # Ephemeral
 //
