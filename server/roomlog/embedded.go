@@ -108,7 +108,7 @@ func (l *natsLogger) Fatalf(format string, v ...any) {
 func ephemeralStoreDir() (string, error) {
 	dir, err := os.MkdirTemp("", "poolchat-ephemeral-")
 	if err != nil {
-		return "", fmt.Errorf("ephemeral log: %w", err)
+		return "", fmt.Errorf("ephemeral store dir: %w", err)
 	}
 	return dir, nil
 }

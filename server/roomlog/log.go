@@ -73,7 +73,7 @@ type Log struct {
 
 	mu        sync.Mutex
 	closed    bool
-	ops       sync.WaitGroup // Appends, Trims and Forgets in flight
+	ops       sync.WaitGroup // calls in flight: every method but Epoch and Close
 	followers map[*Follower]struct{}
 
 	closeOnce sync.Once
@@ -106,7 +106,7 @@ func Open(cfg Config) (_ *Log, err error) {
 	var storeDir string
 	if cfg.Ephemeral {
 		if storeDir, err = ephemeralStoreDir(); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("roomlog: %w", err)
 		}
 	} else {
 		if cfg.Dir == "" {
@@ -242,7 +242,8 @@ func (l *Log) LastSeq(ctx context.Context) (uint64, error) {
 //
 // An Append that returns an error may still have stored its entry (the
 // acknowledgement was lost, or ctx ended while waiting for it): retry with
-// the same msgID to learn its sequence without storing it twice.
+// the same msgID to learn its sequence without storing it twice. A ctx
+// without a deadline waits at most 5 seconds (the NATS client's default).
 func (l *Log) Append(ctx context.Context, subject, msgID string, data []byte) (uint64, error) {
 	if err := checkSubject(subject, false); err != nil {
 		return 0, err
