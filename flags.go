@@ -26,6 +26,9 @@ type config struct {
 	maxClients     int
 	maxPerIP       int
 	logFormat      string
+	dataDir        string
+	ephemeral      bool
+	retain         int
 	showVersion    bool
 	devReload      bool // POOLCHAT_DEV: set by `go tool task dev`
 }
@@ -69,6 +72,9 @@ func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (co
 	fs.IntVar(&c.maxClients, "max-clients", 10000, "allow at most `N` members at once, both transports together")
 	fs.IntVar(&c.maxPerIP, "max-per-ip", 32, "allow at most `N` connections at once from one address\n(0: no cap; loopback is exempt)")
 	fs.StringVar(&c.logFormat, "log-format", "text", "write logs to stderr as `text|json`")
+	fs.StringVar(&c.dataDir, "data", "poolchat-data", "keep the room's log (history, who is in) in `DIR`, created 0700")
+	fs.BoolVar(&c.ephemeral, "ephemeral", false, "keep the room in memory only: nothing is written to disk, a restart forgets it")
+	fs.IntVar(&c.retain, "retain", 10000, "keep the last `N` chat messages in the log, for history")
 	fs.BoolVar(&c.showVersion, "version", false, "print the version and exit")
 
 	var envErr error
@@ -103,6 +109,10 @@ func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (co
 		return c, usageError{errors.New("--max-clients must be at least 1")}
 	case c.maxPerIP < 0:
 		return c, usageError{errors.New("--max-per-ip must be 0 or more")}
+	case c.retain < 1:
+		return c, usageError{errors.New("--retain must be at least 1")}
+	case c.dataDir == "" && !c.ephemeral:
+		return c, usageError{errors.New("--data needs a directory (or use --ephemeral)")}
 	case c.logFormat != "text" && c.logFormat != "json":
 		return c, usageError{fmt.Errorf("--log-format must be text or json, not %q", c.logFormat)}
 	}
@@ -168,6 +178,9 @@ func newServer(c config, logw io.Writer) (*server.Server, error) {
 		History:        c.history,
 		MaxClients:     c.maxClients,
 		MaxPerIP:       c.maxPerIP,
+		DataDir:        c.dataDir,
+		Ephemeral:      c.ephemeral,
+		Retain:         c.retain,
 		Assets:         assets(),
 		Version:        v,
 		DevReload:      c.devReload,

@@ -168,7 +168,7 @@ func TestActionFlagsReadNoEnvironment(t *testing.T) {
 			stdout := newWatchWriter("tcp  nc ")
 			done := make(chan error, 1)
 			go func() {
-				done <- run(ctx, []string{"--http-addr", "127.0.0.1:0", "--tcp-addr", "127.0.0.1:0"}, env, stdout, io.Discard)
+				done <- run(ctx, []string{"--http-addr", "127.0.0.1:0", "--tcp-addr", "127.0.0.1:0", "--ephemeral"}, env, stdout, io.Discard)
 			}()
 			select {
 			case <-stdout.seen:
@@ -219,7 +219,7 @@ func TestAddressInUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	err = run(context.Background(), []string{"--tcp-addr", ln.Addr().String(), "--http-addr", "127.0.0.1:0"}, noEnv, io.Discard, io.Discard)
+	err = run(context.Background(), []string{"--tcp-addr", ln.Addr().String(), "--http-addr", "127.0.0.1:0", "--ephemeral"}, noEnv, io.Discard, io.Discard)
 	if err == nil || errors.As(err, new(usageError)) || !strings.Contains(err.Error(), "address already in use") {
 		t.Fatalf("run on a busy port: %v", err)
 	}
@@ -231,48 +231,14 @@ func TestBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	bin := filepath.Join(t.TempDir(), "poolchat")
-	build := exec.Command("go", "build", "-ldflags", "-X main.version=v9.9.9-test", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	bin := buildPoolchat(t)
+	p := startPoolchat(t, bin, "--data", t.TempDir())
+	cmd, stderr := p.cmd, p.stderr
+	if !strings.Contains(p.firstLine, "v9.9.9-test") {
+		t.Errorf("start line %q does not give the stamped version", p.firstLine)
 	}
-	cmd := exec.Command(bin, "--http-addr", "127.0.0.1:0", "--tcp-addr", "127.0.0.1:0")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-
-	lines := bufio.NewScanner(stdout)
-	var tcpAddr string
-	for tcpAddr == "" && lines.Scan() {
-		l := lines.Text()
-		if strings.HasPrefix(l, "poolchat ") && !strings.Contains(l, "v9.9.9-test") {
-			t.Errorf("start line %q does not give the stamped version", l)
-		}
-		if rest, ok := strings.CutPrefix(l, "tcp  nc "); ok {
-			host, port, _ := strings.Cut(rest, " ")
-			tcpAddr = net.JoinHostPort(host, port)
-		}
-	}
-	if tcpAddr == "" {
-		t.Fatalf("no tcp line on stdout; stderr:\n%s", stderr.String())
-	}
-	go io.Copy(io.Discard, stdout)
-
-	conn, err := net.Dial("tcp", tcpAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	conn, r := p.dial(t)
 	io.WriteString(conn, "hello from the test\r\n")
-	r := bufio.NewReader(conn)
 	readLine := func() string {
 		l, err := r.ReadString('\n')
 		if err != nil {
@@ -309,4 +275,123 @@ func TestBinary(t *testing.T) {
 		t.Errorf("chat text in the logs:\n%s", stderr.String())
 	}
 	_ = os.Remove(bin)
+}
+
+// buildPoolchat builds the binary, stamped v9.9.9-test, into a temporary
+// directory.
+func buildPoolchat(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "poolchat")
+	build := exec.Command("go", "build", "-ldflags", "-X main.version=v9.9.9-test", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// poolchatProc is the binary running on port-0 addresses.
+type poolchatProc struct {
+	cmd       *exec.Cmd
+	stderr    *bytes.Buffer
+	firstLine string
+	tcpAddr   string
+}
+
+// startPoolchat runs bin with args on port-0 loopback addresses and reads
+// the addresses it printed; the process is killed when the test ends.
+func startPoolchat(t *testing.T, bin string, args ...string) *poolchatProc {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"--http-addr", "127.0.0.1:0", "--tcp-addr", "127.0.0.1:0"}, args...)...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &poolchatProc{cmd: cmd, stderr: new(bytes.Buffer)}
+	cmd.Stderr = p.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	lines := bufio.NewScanner(stdout)
+	for p.tcpAddr == "" && lines.Scan() {
+		l := lines.Text()
+		if p.firstLine == "" {
+			p.firstLine = l
+		}
+		if rest, ok := strings.CutPrefix(l, "tcp  nc "); ok {
+			host, port, _ := strings.Cut(rest, " ")
+			p.tcpAddr = net.JoinHostPort(host, port)
+		}
+	}
+	if p.tcpAddr == "" {
+		t.Fatalf("no tcp line on stdout; stderr:\n%s", p.stderr.String())
+	}
+	go io.Copy(io.Discard, stdout)
+	return p
+}
+
+// dial connects a netcat-like client.
+func (p *poolchatProc) dial(t *testing.T) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	conn, err := net.Dial("tcp", p.tcpAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	return conn, bufio.NewReader(conn)
+}
+
+// TestCrashKeepsTheRoom: a message someone saw is still there after the
+// server is killed with SIGKILL, a second server refuses the same --data
+// with one line, and the restarted server announces nobody twice.
+func TestCrashKeepsTheRoom(t *testing.T) {
+	bin := buildPoolchat(t)
+	dir := t.TempDir()
+	first := startPoolchat(t, bin, "--data", dir)
+	conn, r := first.dial(t)
+	io.WriteString(conn, "seen before the crash\n")
+	readLine(t, r) // welcome
+	readLine(t, r) // online now
+	if l := readLine(t, r); !strings.HasSuffix(l, ": seen before the crash") {
+		t.Fatalf("the message came back as %q", l)
+	}
+
+	second := exec.Command(bin, "--http-addr", "127.0.0.1:0", "--tcp-addr", "127.0.0.1:0", "--data", dir)
+	var out, errOut bytes.Buffer
+	second.Stdout, second.Stderr = &out, &errOut
+	err := second.Run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("a second server on the same --data: %v, want exit status 1", err)
+	}
+	if lines := strings.Split(strings.TrimSpace(errOut.String()), "\n"); len(lines) != 1 || !strings.Contains(lines[0], "in use") || out.Len() != 0 {
+		t.Fatalf("a second server on the same --data said %q on stdout and %q on stderr, want one line on stderr", out.String(), errOut.String())
+	}
+
+	first.cmd.Process.Kill()
+	first.cmd.Wait()
+	third := startPoolchat(t, bin, "--data", dir)
+	conn, r = third.dial(t)
+	io.WriteString(conn, "\n")
+	name := strings.TrimPrefix(readLine(t, r), "* welcome to poolchat, ")
+	if l := readLine(t, r); l != "* online now (1): "+name {
+		t.Fatalf("after the crash %q, want only the newcomer online", l)
+	}
+	if l := readLine(t, r); !strings.HasSuffix(l, ": seen before the crash") {
+		t.Fatalf("after the crash the history is %q", l)
+	}
+}
+
+// readLine reads one line from the server, without its CRLF.
+func readLine(t *testing.T, r *bufio.Reader) string {
+	t.Helper()
+	l, err := r.ReadString('\n')
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	return strings.TrimSuffix(l, "\r\n")
 }

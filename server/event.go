@@ -29,9 +29,11 @@ type frame struct {
 // The WebSocket events, as they appear on the wire (docs/PROTOCOL.md).
 type (
 	wireWelcome struct {
-		Type string `json:"type"`
-		ID   string `json:"id"`
-		Name string `json:"name"`
+		Type  string `json:"type"`
+		ID    string `json:"id"`
+		Name  string `json:"name"`
+		Seq   uint64 `json:"seq"`   // the room's log position at the join
+		Epoch string `json:"epoch"` // names the log that seq counts in
 	}
 	wireUser struct {
 		ID   string    `json:"id"`
@@ -43,17 +45,20 @@ type (
 		ID          string    `json:"id"`
 		NewUserName string    `json:"new_user_name"`
 		Via         Transport `json:"via"`
+		Seq         uint64    `json:"seq"`
 	}
 	wireDisconnectUser struct {
 		Type string `json:"type"`
 		ID   string `json:"id"`
 		Name string `json:"name"`
+		Seq  uint64 `json:"seq"`
 	}
 	wireRename struct {
 		Type    string `json:"type"`
 		ID      string `json:"id"`
 		OldName string `json:"old_name"`
 		Name    string `json:"name"`
+		Seq     uint64 `json:"seq"`
 	}
 	wireMessage struct {
 		Type  string `json:"type"`
@@ -63,6 +68,7 @@ type (
 		Time  string `json:"time"`
 		Me    bool   `json:"me"`
 		MsgID string `json:"msg_id"`
+		Seq   uint64 `json:"seq"`
 	}
 	wireNotice struct {
 		Type string `json:"type"`
@@ -98,10 +104,10 @@ func line(parts ...string) []byte {
 	return append(b, '\r', '\n')
 }
 
-func welcomeFrame(m *Member) frame {
+func welcomeFrame(m *Member, seq uint64, epoch string) frame {
 	return frame{
 		tcp: line("* welcome to poolchat, ", m.name),
-		web: mustJSON(wireWelcome{Type: "welcome", ID: m.id, Name: m.name}),
+		web: mustJSON(wireWelcome{Type: "welcome", ID: m.id, Name: m.name, Seq: seq, Epoch: epoch}),
 	}
 }
 
@@ -153,39 +159,39 @@ func historyFrame(msgs []frame) frame {
 	return frame{tcp: tcp, web: append(web, "]}"...)}
 }
 
-func joinedFrame(m *Member) frame {
+func joinedFrame(m *Member, seq uint64) frame {
 	return frame{
 		tcp: line("* ", m.name, " joined"),
-		web: mustJSON(wireNewUser{Type: "new_user", ID: m.id, NewUserName: m.name, Via: m.via}),
+		web: mustJSON(wireNewUser{Type: "new_user", ID: m.id, NewUserName: m.name, Via: m.via, Seq: seq}),
 	}
 }
 
-func leftFrame(m *Member) frame {
+func leftFrame(m *Member, seq uint64) frame {
 	return frame{
 		tcp: line("* ", m.name, " left"),
-		web: mustJSON(wireDisconnectUser{Type: "disconnect_user", ID: m.id, Name: m.name}),
+		web: mustJSON(wireDisconnectUser{Type: "disconnect_user", ID: m.id, Name: m.name, Seq: seq}),
 	}
 }
 
-func renameFrame(m *Member, oldName string) frame {
+func renameFrame(m *Member, oldName string, seq uint64) frame {
 	return frame{
 		tcp: line("* ", oldName, " is now known as ", m.name),
-		web: mustJSON(wireRename{Type: "rename", ID: m.id, OldName: oldName, Name: m.name}),
+		web: mustJSON(wireRename{Type: "rename", ID: m.id, OldName: oldName, Name: m.name, Seq: seq}),
 	}
 }
 
-func messageFrame(m *Member, text string, me bool, at time.Time, msgID string) frame {
+func messageFrame(s entry, seq uint64) frame {
 	var tcp []byte
-	if me {
-		tcp = line("* ", m.name, " ", text)
+	if s.Me {
+		tcp = line("* ", s.Name, " ", s.Text)
 	} else {
-		tcp = line(m.name, ": ", text)
+		tcp = line(s.Name, ": ", s.Text)
 	}
 	return frame{
 		tcp: tcp,
 		web: mustJSON(wireMessage{
-			Type: "message", ID: m.id, Name: m.name, Text: text,
-			Time: at.UTC().Format(time.RFC3339Nano), Me: me, MsgID: msgID,
+			Type: "message", ID: s.ID, Name: s.Name, Text: s.Text,
+			Time: s.Time.UTC().Format(time.RFC3339Nano), Me: s.Me, MsgID: s.MsgID, Seq: seq,
 		}),
 	}
 }

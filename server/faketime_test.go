@@ -33,21 +33,29 @@ type pipeRoom struct {
 // startPipeRoom runs a pool for cfg; the room is torn down when the test
 // ends: clients close, handlers return, the pool stops.
 func startPipeRoom(t *testing.T, cfg Config) *pipeRoom {
+	cfg.Ephemeral = true
 	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := &pipeRoom{t: t, s: s}
+	s.pool.roomLog = newMemLog()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { s.pool.Run(ctx); close(done) }()
+	f, err := s.pool.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		for _, c := range r.clients {
 			c.Close()
 		}
 		r.handlers.Wait()
+		f.Stop()
 		cancel()
 		<-done
+		s.pool.roomLog.Close()
 	})
 	return r
 }
@@ -348,10 +356,11 @@ func (pipeAddr) String() string  { return "pipe" }
 // ends within StopTimeout even when a member neither reads nor closes.
 func TestShutdownDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s, err := New(Config{})
+		s, err := New(Config{Ephemeral: true})
 		if err != nil {
 			t.Fatal(err)
 		}
+		s.pool.roomLog = newMemLog()
 		tcp, web := newPipeListener(), newPipeListener()
 		s.tcpLn, s.httpLn = tcp, web
 		ctx, stop := context.WithCancel(context.Background())

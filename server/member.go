@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"net"
 	"strconv"
+	"sync/atomic"
 )
 
 // Member is one connection in the pool, from either transport. Its id never
@@ -14,6 +15,15 @@ type Member struct {
 	via  Transport
 	addr string // remote address, for logs
 	out  *outbox
+
+	// Kept for the member's reader, which does not wait for the pool.
+	sent  atomic.Uint64          // the seq of the last log entry it appended
+	shown atomic.Pointer[string] // its name, as the pool last set it
+	gone  atomic.Bool            // it has left, or is leaving: its input is ignored
+
+	// Owned by the member's reader.
+	inRoom     bool          // its join was accepted, and it has not left
+	joinResult chan *Refusal // the room's answer to its last join
 
 	// Owned by the pool goroutine.
 	name   string
@@ -26,6 +36,15 @@ type Member struct {
 func (m *Member) setName(name, key string) {
 	m.name, m.key = name, key
 	m.entry = rosterEntry(m)
+	m.shown.Store(&name)
+}
+
+// shownName is the member's name as the pool last set it, for its reader.
+func (m *Member) shownName() string {
+	if n := m.shown.Load(); n != nil {
+		return *n
+	}
+	return ""
 }
 
 // endMember ends a member, of either transport, after its reader stopped

@@ -4,44 +4,45 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"runtime"
 	"runtime/debug"
-	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
-
-	"github.com/google/uuid"
 )
 
 // ClientPool is the room: every member, from either transport, and the one
-// goroutine that orders everything that happens in it.
+// goroutine that applies everything that happens in it.
 //
-// Its exported methods may be called from any goroutine; each hands its work
-// to the pool goroutine (Run) through one channel, so every member sees every
-// event in the same order, and a newcomer's snapshot comes before any event
-// that follows its join. The pool never waits for a member: events go into
-// each member's bounded outbox, and a member that falls too far behind is
-// dropped and announced as left.
+// What changes the room (a join, a message, a rename, a leave) is appended
+// to the room's log by the member's reader (journal.go), and the pool
+// goroutine (Run) applies the log in its order (room.go), so every member
+// sees every event in that one order, and a newcomer's snapshot comes
+// before any event after its join. The pool never waits for a member:
+// events go into each member's bounded outbox, and a member that falls too
+// far behind is dropped and announced as left.
 type ClientPool struct {
-	ops  chan func()
-	done chan struct{} // closed when Run returns
-	log  *slog.Logger
-	now  func() time.Time
+	ops     chan func()
+	done    chan struct{} // closed when Run returns
+	log     *slog.Logger
+	now     func() time.Time
+	roomLog roomLog // where the room's events are stored and ordered (journal.go)
+	retain  int     // messages the log keeps
 
 	// Owned by the pool goroutine.
-	pool    map[string]*Member // joined members by id
-	names   map[string]*Member // joined members by name key
-	order   []*Member          // joined members in join order
-	history *history
-	closed  bool        // shutting down: nobody else may join
-	touched []*outbox   // outboxes pushed to since the last flush
-	churn   int         // joins and leaves since memory was last returned
-	tidy    *time.Timer // returns memory once a storm of them is over
+	pool      map[string]*Member // joined members by id
+	names     map[string]*Member // joined members by name key
+	order     []*Member          // joined members in join order
+	pending   map[string]*Member // this node's members whose join is not yet applied, by id
+	history   *history
+	replayed  uint64      // the log's last entry when the pool started: replayed, not live
+	closed    bool        // shutting down: nobody else may join
+	touched   []*outbox   // outboxes pushed to since the last flush
+	churn     int         // joins and leaves since memory was last returned
+	tidy      *time.Timer // returns memory once a storm of them is over
+	applied   uint64      // the last log entry applied
+	waiting   []waitingOp // work waiting for a log entry to be applied
+	untrimmed int         // messages applied since the log was last trimmed
 
 	// When to return memory after a storm, and what to call then (tests).
 	tidyAfter int
@@ -53,17 +54,21 @@ type ClientPool struct {
 	webCount, tcpCount atomic.Int64
 }
 
-// NewClientPool returns an empty pool that replays the last historySize
-// messages to newcomers. Call Run to start it.
-func NewClientPool(historySize int, log *slog.Logger) *ClientPool {
+// newClientPool returns an empty pool that stores its messages in roomLog,
+// keeping the last retain there, and replays the last historySize to
+// newcomers. Call Run to start it.
+func newClientPool(roomLog roomLog, retain, historySize int, log *slog.Logger) *ClientPool {
 	return &ClientPool{
 		ops:     make(chan func(), 1024),
 		done:    make(chan struct{}),
 		log:     log,
 		now:     time.Now,
+		roomLog: roomLog,
+		retain:  retain,
 		pool:    make(map[string]*Member),
 		names:   make(map[string]*Member),
-		history: newHistory(historySize),
+		pending: make(map[string]*Member),
+		history: newHistory(max(retain, historySize), historySize),
 
 		tidyAfter: defaultTidyAfter,
 		tidyQuiet: defaultTidyQuiet,
@@ -210,75 +215,6 @@ func (p *ClientPool) call(op func()) bool {
 	}
 }
 
-// Register adds m to the pool under the given name, or under a fresh
-// `guest-N` name if name is empty. The member receives its snapshot
-// (welcome, who is online, history) before any later event, and everyone
-// else hears that it joined. A refused name leaves m outside the pool, free
-// to try again.
-func (p *ClientPool) Register(m *Member, name string) *Refusal {
-	refusal := refuse(CodeBadRequest, "the server is shutting down")
-	p.call(func() { refusal = p.register(m, name) })
-	return refusal
-}
-
-// Unregister removes m from the pool, if it is there, and tells everyone
-// that it left. The transport calls it when the connection has ended.
-func (p *ClientPool) Unregister(m *Member) {
-	p.call(func() { p.remove(m, endGone, "left") })
-}
-
-// Input takes one line of member input from either transport: it is
-// cleaned, parsed and, when valid, broadcast or answered. Refusals go to m
-// alone. Empty lines are ignored.
-func (p *ClientPool) Input(m *Member, raw string) {
-	testHookInput(raw)
-	text := Clean(raw)
-	if strings.TrimSpace(text) == "" {
-		return
-	}
-	cmd, refusal := ParseCommand(text)
-	if refusal == nil && (cmd.Kind == CommandSay || cmd.Kind == CommandMe) && utf8.RuneCountInString(cmd.Arg) > MaxMessageRunes {
-		refusal = refuse(CodeTooLong, "message too long: at most "+strconv.Itoa(MaxMessageRunes)+" characters")
-	}
-	p.post(func() {
-		if !m.joined {
-			return
-		}
-		if refusal != nil {
-			p.refuse(m, refusal)
-			return
-		}
-		p.handle(m, cmd)
-	})
-}
-
-// Tell sends a refusal or a warning to m alone.
-func (p *ClientPool) Tell(m *Member, r *Refusal) {
-	p.post(func() {
-		if m.joined {
-			p.refuse(m, r)
-		}
-	})
-}
-
-// Shutdown closes every member's connection with the shutdown notice and
-// refuses anyone who tries to join afterwards.
-func (p *ClientPool) Shutdown() {
-	p.call(func() {
-		p.closed = true
-		for _, m := range p.order {
-			m.joined = false
-			m.out.close(endShutdown)
-		}
-		p.webCount.Store(0)
-		p.tcpCount.Store(0)
-		p.log.Info("pool closed", "members", len(p.order))
-		p.order = nil
-		clear(p.pool)
-		clear(p.names)
-	})
-}
-
 // Counts reports how many members are in the pool, by transport. It does
 // not wait for the pool goroutine.
 func (p *ClientPool) Counts() (web, tcp int) {
@@ -322,115 +258,6 @@ type MemberInfo struct {
 
 // The methods below run on the pool goroutine only.
 
-func (p *ClientPool) register(m *Member, name string) *Refusal {
-	if p.closed {
-		return refuse(CodeBadRequest, "the server is shutting down")
-	}
-	if m.joined {
-		return refuse(CodeBadRequest, "you have already joined")
-	}
-	display, key := "", ""
-	if name == "" {
-		display = p.guestName()
-		key = display
-	} else {
-		var r *Refusal
-		if display, key, r = p.checkNewName(m, name); r != nil {
-			p.log.Info("join refused", "via", m.via, "addr", m.addr, "code", r.Code)
-			return r
-		}
-	}
-	m.id = p.newID()
-	m.setName(display, key)
-	m.joined = true
-	p.pool[m.id] = m
-	p.names[m.key] = m
-	p.order = append(p.order, m)
-	p.count(m, 1)
-	p.churned()
-	p.log.Info("join", "id", m.id, "name", m.name, "via", m.via, "addr", m.addr)
-
-	// The snapshot always fits (outbox contract 4), so m is announced.
-	p.tellSnapshot(m, welcomeFrame(m), rosterFrame(p.order, m.via), historyFrame(p.history.messages()))
-	p.broadcast(joinedFrame(m), m)
-	return nil
-}
-
-func (p *ClientPool) handle(m *Member, cmd Command) {
-	testHookHandle(cmd.Arg)
-	switch cmd.Kind {
-	case CommandSay, CommandMe:
-		id, err := uuid.NewV7()
-		if err != nil {
-			p.refuse(m, refuse(CodeBadRequest, "the server could not take your message; try again"))
-			return
-		}
-		f := messageFrame(m, cmd.Arg, cmd.Kind == CommandMe, p.now(), id.String())
-		p.history.add(f)
-		p.broadcast(f, nil)
-	case CommandNick:
-		p.rename(m, cmd.Arg)
-	case CommandWho:
-		p.tellSnapshot(m, rosterFrame(p.order, m.via))
-	case CommandHelp:
-		p.tell(m, noticeFrame(helpLines...))
-	case CommandQuit:
-		p.remove(m, endQuit, "quit")
-	}
-}
-
-func (p *ClientPool) rename(m *Member, name string) {
-	display, key, r := p.checkNewName(m, name)
-	if r != nil {
-		p.refuse(m, r)
-		return
-	}
-	old := m.name
-	delete(p.names, m.key)
-	m.setName(display, key)
-	p.names[key] = m
-	p.log.Info("rename", "id", m.id, "old", old, "name", m.name)
-	p.broadcast(renameFrame(m, old), nil)
-}
-
-// checkNewName decides whether m may take name: valid, not the server's
-// guest prefix, and not held by anyone else.
-func (p *ClientPool) checkNewName(m *Member, name string) (display, key string, r *Refusal) {
-	display, key, r = checkName(name)
-	switch {
-	case r != nil:
-		return "", "", r
-	case m.joined && display == m.name:
-		return "", "", refuse(CodeNameTaken, "you are already called "+m.name)
-	case m.joined && key == m.key:
-		return display, key, nil // a change of case (or form) of one's own name
-	case strings.HasPrefix(key, guestPrefix):
-		return "", "", refuse(CodeNameInvalid, "names starting with 'guest-' are given by the server")
-	case p.names[key] != nil:
-		return "", "", refuse(CodeNameTaken, "the name "+display+" is taken")
-	}
-	return display, key, nil
-}
-
-// remove takes m out of the pool, ends its connection for the given reason
-// and tells everyone left.
-func (p *ClientPool) remove(m *Member, end ending, why string) {
-	if !m.joined {
-		return
-	}
-	m.joined = false
-	delete(p.pool, m.id)
-	delete(p.names, m.key)
-	if i := slices.Index(p.order, m); i >= 0 {
-		p.order = slices.Delete(p.order, i, i+1)
-	}
-	p.count(m, -1)
-	p.churned()
-	m.out.close(end)
-	p.log.Info("leave", "id", m.id, "name", m.name, "via", m.via, "reason", why)
-	p.broadcast(leftFrame(m), nil)
-}
-
 // refuse tells m alone that its input was not accepted.
 func (p *ClientPool) refuse(m *Member, r *Refusal) {
 	p.log.Debug("refused", "id", m.id, "code", r.Code)
@@ -459,11 +286,17 @@ func (p *ClientPool) tellSnapshot(m *Member, frames ...frame) bool {
 	return false
 }
 
-// drop removes a member that is too far behind, giving its connection only a
-// short time to take the last words.
+// drop ends a member that is too far behind, giving its connection only a
+// short time to take the last words; its leave goes through the log.
 func (p *ClientPool) drop(m *Member) {
+	if m.gone.Swap(true) {
+		return
+	}
 	m.out.hurry()
-	p.remove(m, endSlow, "too slow")
+	m.out.close(endSlow)
+	if _, err := p.append(m, leaveEntry(m, whySlow)); err != nil {
+		p.remove(m, whySlow, 0) // the log is gone: at least this node forgets it
+	}
 }
 
 // broadcast queues f for every member except one (nil for none); members too
@@ -471,7 +304,7 @@ func (p *ClientPool) drop(m *Member) {
 func (p *ClientPool) broadcast(f frame, except *Member) {
 	var slow []*Member
 	for _, m := range p.order {
-		if m == except {
+		if m == except || m.out == nil { // nil: connected to another node
 			continue
 		}
 		if m.out.push(f) {
@@ -490,26 +323,5 @@ func (p *ClientPool) touch(o *outbox) {
 	if !o.touched {
 		o.touched = true
 		p.touched = append(p.touched, o)
-	}
-}
-
-// guestName returns an unused `guest-N` name. N is random so names do not
-// reveal how many have joined, from a range that grows with the pool.
-func (p *ClientPool) guestName() string {
-	bound := max(100, 10*(len(p.order)+1))
-	for {
-		name := guestPrefix + strconv.Itoa(1+rand.IntN(bound))
-		if p.names[name] == nil {
-			return name
-		}
-	}
-}
-
-// newID returns a member id not in use.
-func (p *ClientPool) newID() string {
-	for {
-		if id := newMemberID(); p.pool[id] == nil {
-			return id
-		}
 	}
 }

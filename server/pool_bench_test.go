@@ -1,8 +1,6 @@
 package server
 
 import (
-	"context"
-	"log/slog"
 	"net"
 	"os"
 	"strconv"
@@ -21,10 +19,7 @@ func (devNull) RemoteAddr() net.Addr { return nil }
 func BenchmarkBroadcast(b *testing.B) {
 	for _, n := range []int{10, 100, 1000} {
 		b.Run(strconv.Itoa(n), func(b *testing.B) {
-			p := NewClientPool(50, slog.New(slog.DiscardHandler))
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan struct{})
-			go func() { p.Run(ctx); close(done) }()
+			p := startTestPool(b, 50)
 			members := make([]*Member, n)
 			for i := range members {
 				via := ViaTCP
@@ -46,15 +41,13 @@ func BenchmarkBroadcast(b *testing.B) {
 			for b.Loop() {
 				p.Input(members[0], text)
 			}
-			p.Members() // wait for the pool to take every message
+			p.callAfter(members[0].sent.Load(), func() {}) // the pool has applied every message
 			b.StopTimer()
 			b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "deliveries/s")
 			p.Shutdown()
 			for _, m := range members {
 				m.out.wait()
 			}
-			cancel()
-			<-done
 		})
 	}
 }

@@ -12,19 +12,42 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/poolchat/poolchat/server/roomlog"
 )
+
+// startTestPool runs a pool on a log in memory until the test ends.
+func startTestPool(tb testing.TB, history int) *ClientPool {
+	l, err := roomlog.Open(roomlog.Config{Ephemeral: true})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p := newClientPool(natsLog{l}, 10000, history, slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { p.Run(ctx); close(done) }()
+	f, err := p.Start()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		f.Stop()
+		cancel()
+		<-done
+		l.Close()
+	})
+	return p
+}
 
 // TestMemoryReturnedAfterAStorm has a storm of joins and leaves, then
 // quiet: the pool gives its memory back once, and not before the quiet.
 func TestMemoryReturnedAfterAStorm(t *testing.T) {
-	p := NewClientPool(0, slog.New(slog.DiscardHandler))
-	p.tidyAfter, p.tidyQuiet = 20, 50*time.Millisecond
+	p := startTestPool(t, 0)
 	tidied := make(chan time.Time, 2)
-	p.onTidy = func() { tidied <- time.Now() }
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { p.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	p.call(func() {
+		p.tidyAfter, p.tidyQuiet = 20, 50*time.Millisecond
+		p.onTidy = func() { tidied <- time.Now() }
+	})
 
 	f, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
 	if err != nil {
@@ -80,7 +103,7 @@ func (panickyRaw) Write(func(uintptr) bool) error { panic("test: a bug in a writ
 // TestPanicInAFlushIsContained: a panic while the pool writes to one
 // member closes that member's connection, and the pool goes on.
 func TestPanicInAFlushIsContained(t *testing.T) {
-	p := NewClientPool(0, slog.New(slog.DiscardHandler))
+	p := newClientPool(nil, 0, 0, slog.New(slog.DiscardHandler))
 	conn := panickyConn{closed: make(chan struct{})}
 	m := newMember(ViaTCP, "test", conn, 1<<20)
 	m.out.push(frame{tcp: []byte("hello\r\n")})
@@ -97,7 +120,7 @@ func TestPanicInAFlushIsContained(t *testing.T) {
 // larger than the outbox limit, and is announced as joined, not dropped.
 func TestSnapshotOfAFullRoomIsDelivered(t *testing.T) {
 	const members, limit = 10000, 1 << 20
-	p := NewClientPool(0, slog.New(slog.DiscardHandler))
+	p := startTestPool(t, 0)
 	f, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -115,18 +138,18 @@ func TestSnapshotOfAFullRoomIsDelivered(t *testing.T) {
 		}
 		m := newMember(ViaWeb, "test", devNull{f}, limit)
 		m.id = fmt.Sprintf("user_%012d", i)
-		m.setName(display, key)
-		m.joined = true
-		p.pool[m.id], p.names[key] = m, m
-		p.order = append(p.order, m)
+		p.call(func() {
+			m.setName(display, key)
+			m.joined = true
+			p.pool[m.id], p.names[key] = m, m
+			p.order = append(p.order, m)
+		})
 	}
-	if size := len(rosterFrame(p.order, ViaWeb).web); size <= limit {
-		t.Fatalf("the roster is %d bytes, not over the limit of %d: the test proves nothing", size, limit)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { p.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	p.call(func() {
+		if size := len(rosterFrame(p.order, ViaWeb).web); size <= limit {
+			t.Errorf("the roster is %d bytes, not over the limit of %d: the test proves nothing", size, limit)
+		}
+	})
 
 	newcomer := newMember(ViaWeb, "test", devNull{f}, limit)
 	if r := p.Register(newcomer, "newcomer"); r != nil {

@@ -11,6 +11,8 @@ import (
 	"runtime/debug"
 	"sync"
 	"time"
+
+	"github.com/poolchat/poolchat/server/roomlog"
 )
 
 // Config is what a Server needs. The zero value of each tuning field means
@@ -40,6 +42,10 @@ type Config struct {
 	// response: a client that takes no bytes for that long is cut, a slow
 	// one that keeps reading gets everything (default 30 s).
 	HTTPWriteTimeout time.Duration
+
+	DataDir   string // where the room's log keeps its files (default "poolchat-data")
+	Ephemeral bool   // keep the room's log in memory only; DataDir is not used
+	Retain    int    // messages the log keeps for history (default 10000)
 }
 
 // Server runs one room on a TCP listener and an HTTP listener.
@@ -87,10 +93,16 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxClients <= 0 {
 		cfg.MaxClients = 10000
 	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = "poolchat-data"
+	}
+	if cfg.Retain <= 0 {
+		cfg.Retain = 10000
+	}
 	s := &Server{
 		cfg:   cfg,
 		log:   cfg.Logger,
-		pool:  NewClientPool(cfg.History, cfg.Logger),
+		pool:  newClientPool(nil, cfg.Retain, cfg.History, cfg.Logger),
 		gate:  newGate(cfg.MaxClients, cfg.MaxPerIP, cfg.CapLoopback),
 		conns: newTracker(),
 	}
@@ -112,17 +124,33 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// Listen binds both listeners. Port 0 picks a free port; TCPAddr and
-// HTTPAddr report what was bound.
+// Listen opens the room's log and binds both listeners. Port 0 picks a
+// free port; TCPAddr and HTTPAddr report what was bound. If it fails,
+// nothing stays open.
 func (s *Server) Listen() error {
+	if err := s.openLog(); err != nil {
+		return err
+	}
 	var err error
 	if s.tcpLn, err = net.Listen("tcp", s.cfg.TCPAddr); err != nil {
+		s.pool.roomLog.Close()
 		return fmt.Errorf("tcp listener: %w", err)
 	}
 	if s.httpLn, err = net.Listen("tcp", s.cfg.HTTPAddr); err != nil {
 		s.tcpLn.Close()
+		s.pool.roomLog.Close()
 		return fmt.Errorf("http listener: %w", err)
 	}
+	return nil
+}
+
+// openLog opens the room's log: on disk under DataDir, or in memory.
+func (s *Server) openLog() error {
+	l, err := roomlog.Open(roomlog.Config{Dir: s.cfg.DataDir, Ephemeral: s.cfg.Ephemeral, Logger: s.log})
+	if err != nil {
+		return err
+	}
+	s.pool.roomLog = natsLog{l}
 	return nil
 }
 
@@ -140,9 +168,19 @@ func (s *Server) Pool() *ClientPool { return s.pool }
 // their connections to end, cutting those still open after StopTimeout.
 // Listen must have been called.
 func (s *Server) Serve(ctx context.Context) error {
+	defer s.pool.roomLog.Close()
 	poolCtx, stopPool := context.WithCancel(context.Background())
 	var background sync.WaitGroup
+	defer background.Wait()
+	defer stopPool()
 	background.Go(func() { s.pool.Run(poolCtx) })
+	follower, err := s.pool.Start() // a stop asked for now comes after the replay
+	if err != nil {
+		s.tcpLn.Close()
+		s.httpLn.Close()
+		return err
+	}
+	defer follower.Stop()
 	background.Go(func() { s.acceptTCP() })
 	httpErr := make(chan error, 1)
 	background.Go(func() {
@@ -150,9 +188,8 @@ func (s *Server) Serve(ctx context.Context) error {
 			httpErr <- err
 		}
 	})
-	s.log.Info("poolchat started", "version", s.cfg.Version, "web", s.HTTPAddr().String(), "tcp", s.TCPAddr().String())
+	s.log.Info("poolchat started", "version", s.cfg.Version, "web", s.HTTPAddr().String(), "tcp", s.TCPAddr().String(), "epoch", s.pool.roomLog.Epoch())
 
-	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-httpErr:
@@ -172,8 +209,6 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.conns.closeAll()
 		s.conns.wait()
 	}
-	stopPool()
-	background.Wait()
 	s.log.Info("poolchat stopped", "took", time.Since(start).Round(time.Millisecond))
 	return err
 }

@@ -58,6 +58,7 @@ type serverProc struct {
 	proto    protocol
 	tcpAddr  string
 	httpAddr string
+	dataDir  string // poolchat's log, removed at stop
 }
 
 // startServer runs the binary on loopback port-0 addresses with the limits
@@ -68,9 +69,15 @@ func startServer(bin string, extra ...string) (*serverProc, error) {
 		"--max-clients", "30000", "--max-per-ip", "0", "--history", "0",
 		"--log-format", "json",
 	}, extra...)
+	dataDir, err := os.MkdirTemp("", "poolchat-bench-")
+	if err != nil {
+		return nil, err
+	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stderr = io.Discard
-	cmd.Env = os.Environ()
+	// The room's log on disk, as a user runs it; by the environment, so a
+	// binary from before the log still starts.
+	cmd.Env = append(os.Environ(), "POOLCHAT_DATA="+dataDir)
 	if cpuProfile != "" {
 		cmd.Env = append(cmd.Env, "POOLCHAT_CPUPROFILE="+cpuProfile)
 	}
@@ -82,9 +89,10 @@ func startServer(bin string, extra ...string) (*serverProc, error) {
 		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
+		os.RemoveAll(dataDir)
 		return nil, err
 	}
-	s := &serverProc{cmd: cmd}
+	s := &serverProc{cmd: cmd, dataDir: dataDir}
 	lines := bufio.NewScanner(out)
 	for (s.tcpAddr == "" || s.httpAddr == "") && lines.Scan() {
 		l := lines.Text()
@@ -99,6 +107,7 @@ func startServer(bin string, extra ...string) (*serverProc, error) {
 	if s.tcpAddr == "" || s.httpAddr == "" {
 		cmd.Process.Kill()
 		cmd.Wait()
+		os.RemoveAll(dataDir)
 		return nil, errors.New("the server did not print its addresses")
 	}
 	go io.Copy(io.Discard, out)
@@ -134,6 +143,9 @@ func startPeer(t target) (*serverProc, error) {
 
 // stop sends SIGTERM and waits for the exit.
 func (s *serverProc) stop() error {
+	if s.dataDir != "" {
+		defer os.RemoveAll(s.dataDir)
+	}
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan error, 1)
 	go func() { done <- s.cmd.Wait() }()

@@ -46,6 +46,9 @@ func Start(t testing.TB, cfg server.Config) *Room {
 	if cfg.MaxClients == 0 {
 		cfg.MaxClients = 1000
 	}
+	if cfg.DataDir == "" {
+		cfg.Ephemeral = true // a test that keeps the room names where
+	}
 	if cfg.Flood == (server.FloodLimit{}) {
 		cfg.Flood = server.FloodLimit{Burst: 1000, PerSecond: 1000} // tests of flood control set their own
 	}

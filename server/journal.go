@@ -1,0 +1,384 @@
+package server
+
+// The members' side of the room's log (package roomlog). A message's way:
+//
+//	reader (tcp.go | ws.go) → Input: clean, parse → append to the log
+//	  → the log's follower → apply (room.go), on the pool goroutine, in log order
+//	  → each member's outbox → flush to the sockets
+//
+// Joins, renames and leaves take the same way, so a name is decided, and a
+// message stored, before anyone hears of it, every member sees the room in
+// the log's order, and the pool rebuilds the room by replaying the log when
+// it starts. Each member's reader appends its own entries one at a time,
+// so the log keeps them in the order they were typed. What a member asks
+// of this node alone (\who, \help, a refusal) waits until that member's
+// earlier entries are applied, so the answer comes after them.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/poolchat/poolchat/server/roomlog"
+)
+
+// roomLog is what the pool needs of the room's log. The server runs on
+// JetStream (natsLog); tests where time is faked use one in memory.
+type roomLog interface {
+	Epoch() string
+	LastSeq(ctx context.Context) (uint64, error)
+	Append(ctx context.Context, subject, msgID string, data []byte) (uint64, error)
+	Follow(from uint64, handle func(roomlog.Entry)) (follower, error)
+	Trim(ctx context.Context, subject string, keep int) error
+	Forget(ctx context.Context, subject string) error
+	Close() error
+}
+
+// follower hands the log's entries to the pool (roomlog.Follower).
+type follower interface {
+	Stop() error
+	Done() <-chan struct{}
+}
+
+// natsLog is the room's log on JetStream.
+type natsLog struct{ *roomlog.Log }
+
+func (l natsLog) Follow(from uint64, handle func(roomlog.Entry)) (follower, error) {
+	return l.Log.Follow(from, handle)
+}
+
+// Log subjects: one for the messages, so that they can be trimmed to the
+// last few, and one per member for its join, renames and leave, forgotten
+// when it leaves.
+const subjectMsg = "msg"
+
+func subjectMember(id string) string { return "member." + id }
+
+// appendTimeout bounds one request to the log.
+const appendTimeout = 5 * time.Second
+
+// errLogDown refuses what cannot be stored.
+var errLogDown = refuse(CodeBadRequest, "the room cannot be reached right now; try again")
+
+// append stores e in the log on behalf of m (nil: the node itself) and
+// returns its seq. m's later answers wait for it.
+func (p *ClientPool) append(m *Member, e entry) (uint64, error) {
+	data, err := json.Marshal(e)
+	if err != nil {
+		panic("server: encoding a log entry: " + err.Error()) // strings, bools and a time: cannot fail
+	}
+	subject, msgID := subjectMember(e.ID), e.MsgID
+	if e.Kind == kindSay {
+		subject = subjectMsg
+	}
+	if msgID == "" {
+		msgID = uuid.NewString()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), appendTimeout)
+	defer cancel()
+	seq, err := p.roomLog.Append(ctx, subject, msgID, data)
+	if err != nil {
+		p.log.Warn("log append", "kind", e.Kind, "id", e.ID, "err", err)
+		return 0, err
+	}
+	if m != nil {
+		m.sent.Store(seq)
+	}
+	return seq, nil
+}
+
+// leaveEntry is m's leave for the given reason. Its message id is the same
+// however often it is appended (by the reader and by the pool dropping a
+// slow member, say), so the log keeps one.
+func leaveEntry(m *Member, why string) entry {
+	return entry{Kind: kindLeave, ID: m.id, Why: why, MsgID: "leave-" + m.id}
+}
+
+// Register adds m to the room under the given name, or under a fresh
+// `guest-N` name if name is empty, and returns when the room has decided.
+// The member receives its snapshot (welcome, who is online, history)
+// before any later event, and everyone else hears that it joined. A refused
+// name leaves m outside the room, free to try again. Register, Input and
+// Unregister are called from m's reader goroutine.
+func (p *ClientPool) Register(m *Member, name string) *Refusal {
+	if m.inRoom {
+		return refuse(CodeBadRequest, "you have already joined")
+	}
+	e := entry{Kind: kindJoin, Name: name, Via: m.via}
+	if name == "" {
+		web, tcp := p.Counts()
+		e.Guest = guestPrefix + strconv.Itoa(1+rand.IntN(max(100, 10*(web+tcp+1))))
+	} else if _, _, r := checkAskedName(name); r != nil {
+		return r // plainly invalid: not worth a log entry
+	}
+	// A fresh id for each try: a refused join's entries are forgotten.
+	m.id = newMemberID()
+	e.ID = m.id
+	m.joinResult = make(chan *Refusal, 1)
+	closed := true
+	p.call(func() {
+		if closed = p.closed; !closed {
+			p.pending[m.id] = m
+		}
+	})
+	if closed {
+		return refuse(CodeBadRequest, "the server is shutting down")
+	}
+	if _, err := p.append(m, e); err != nil {
+		p.post(func() { delete(p.pending, m.id) })
+		return errLogDown
+	}
+	select {
+	case r := <-m.joinResult:
+		m.inRoom = r == nil
+		return r
+	case <-p.done:
+		return refuse(CodeBadRequest, "the server is shutting down")
+	}
+}
+
+// Unregister takes m out of the room, if it is there, after what it sent,
+// and tells everyone that it left. The transport calls it when the
+// connection has ended.
+func (p *ClientPool) Unregister(m *Member) {
+	if !m.inRoom {
+		return
+	}
+	m.inRoom = false
+	seq, err := p.append(m, leaveEntry(m, whyClosed))
+	if err != nil {
+		p.call(func() { p.remove(m, whyClosed, 0) })
+		return
+	}
+	p.callAfter(seq, func() {})
+}
+
+// Input takes one line of member input from either transport: it is
+// cleaned and parsed; a message, a rename or a \quit goes into the log, a
+// question is answered after the member's earlier entries. Refusals go to
+// m alone. Empty lines are ignored, and so is anything after m left.
+func (p *ClientPool) Input(m *Member, raw string) {
+	testHookInput(raw)
+	text := Clean(raw)
+	if strings.TrimSpace(text) == "" || !m.inRoom || m.gone.Load() {
+		return
+	}
+	cmd, refusal := ParseCommand(text)
+	if refusal == nil && (cmd.Kind == CommandSay || cmd.Kind == CommandMe) && utf8.RuneCountInString(cmd.Arg) > MaxMessageRunes {
+		refusal = refuse(CodeTooLong, "message too long: at most "+strconv.Itoa(MaxMessageRunes)+" characters")
+	}
+	switch {
+	case refusal != nil:
+		p.tellAfter(m, refusal)
+	case cmd.Kind == CommandSay || cmd.Kind == CommandMe:
+		p.say(m, cmd.Arg, cmd.Kind == CommandMe)
+	case cmd.Kind == CommandNick:
+		// Waited for, so that the next line is said under the new name.
+		if seq, err := p.append(m, entry{Kind: kindRename, ID: m.id, Name: cmd.Arg}); err != nil {
+			p.tellAfter(m, errLogDown)
+		} else {
+			p.callAfter(seq, func() {})
+		}
+	case cmd.Kind == CommandQuit:
+		m.inRoom = false
+		if seq, err := p.append(m, leaveEntry(m, whyQuit)); err != nil {
+			p.call(func() { p.remove(m, whyQuit, 0) })
+		} else {
+			p.callAfter(seq, func() {})
+		}
+	default:
+		p.postAfter(m.sent.Load(), func() {
+			if m.joined {
+				p.handle(m, cmd)
+			}
+		})
+	}
+}
+
+// say appends m's message to the log. The pool broadcasts it when the log
+// hands it back.
+func (p *ClientPool) say(m *Member, text string, me bool) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		p.tellAfter(m, refuse(CodeBadRequest, "the server could not take your message; try again"))
+		return
+	}
+	e := entry{Kind: kindSay, ID: m.id, Name: m.shownName(), Text: text, Me: me, Time: p.now().UTC(), MsgID: id.String()}
+	if _, err := p.append(m, e); err != nil {
+		p.tellAfter(m, errLogDown)
+	}
+}
+
+// handle answers what a member asks of this node alone.
+func (p *ClientPool) handle(m *Member, cmd Command) {
+	switch cmd.Kind {
+	case CommandWho:
+		p.tellSnapshot(m, rosterFrame(p.order, m.via))
+	case CommandHelp:
+		p.tell(m, noticeFrame(helpLines...))
+	}
+}
+
+// Tell sends a refusal or a warning to m alone, after what m sent before.
+func (p *ClientPool) Tell(m *Member, r *Refusal) { p.tellAfter(m, r) }
+
+// tellAfter queues r for m once m's earlier entries are applied.
+func (p *ClientPool) tellAfter(m *Member, r *Refusal) {
+	p.postAfter(m.sent.Load(), func() {
+		if m.joined {
+			p.refuse(m, r)
+		}
+	})
+}
+
+// Start replays the log into the pool, which must be running, and returns
+// once the room is as the log left it. Members the log still holds were
+// connected to this node before it stopped without saying so (a crash):
+// they are announced as left.
+func (p *ClientPool) Start() (follower, error) {
+	f, err := p.roomLog.Follow(1, func(e roomlog.Entry) { p.post(func() { p.apply(e) }) })
+	if err != nil {
+		return nil, fmt.Errorf("room log: %w", err)
+	}
+	// The log's last seq may be of an entry since forgotten, which the
+	// follower never hands over: the replay is done when an entry of our
+	// own, appended now, comes back.
+	marker := "start." + uuid.NewString()
+	ctx, cancel := context.WithTimeout(context.Background(), appendTimeout)
+	defer cancel()
+	last, err := p.roomLog.Append(ctx, marker, uuid.NewString(), []byte(`{"k":"start"}`))
+	if err != nil {
+		f.Stop()
+		return nil, fmt.Errorf("room log: %w", err)
+	}
+	var stale []*Member
+	caughtUp := make(chan struct{})
+	p.postAfter(last, func() {
+		p.replayed = last
+		stale = slices.Clone(p.order)
+		close(caughtUp)
+	})
+	select {
+	case <-caughtUp:
+	case <-f.Done():
+		return nil, fmt.Errorf("room log: replay broke off: %w", f.Stop())
+	}
+	if err := p.roomLog.Forget(ctx, marker); err != nil {
+		p.log.Warn("log forget", "err", err)
+	}
+	for _, m := range stale {
+		if _, err := p.append(nil, leaveEntry(m, whyNodeLost)); err != nil {
+			f.Stop()
+			return nil, fmt.Errorf("room log: %w", err)
+		}
+	}
+	if len(stale) > 0 {
+		p.log.Info("members of the last run announced as left", "members", len(stale))
+	}
+	return f, nil
+}
+
+// Shutdown ends every member's connection with the shutdown notice, records
+// their leaves in the log, and refuses anyone who tries to join
+// afterwards. The members are told first, so nobody hears the others leave.
+func (p *ClientPool) Shutdown() {
+	var leaving []*Member
+	p.call(func() {
+		p.closed = true
+		for _, m := range p.order {
+			if m.out != nil {
+				m.gone.Store(true)
+				m.out.close(endShutdown)
+				leaving = append(leaving, m)
+			}
+		}
+		p.log.Info("pool closed", "members", len(leaving))
+	})
+	var last uint64
+	for _, m := range leaving {
+		seq, err := p.append(nil, leaveEntry(m, whyShutdown))
+		if err != nil {
+			if !errors.Is(err, roomlog.ErrClosed) {
+				p.log.Warn("recording the leaves at shutdown", "err", err)
+			}
+			break
+		}
+		last = seq
+	}
+	p.callAfter(last, func() {})
+}
+
+// waitingOp is work for the pool that must come after the log entry seq.
+type waitingOp struct {
+	after uint64
+	op    func()
+}
+
+// postAfter runs op on the pool goroutine once the log is applied up to
+// seq.
+func (p *ClientPool) postAfter(seq uint64, op func()) {
+	p.post(func() {
+		if p.applied >= seq {
+			op()
+			return
+		}
+		p.waiting = append(p.waiting, waitingOp{seq, op})
+	})
+}
+
+// callAfter is postAfter waiting for op to run. It reports false if the
+// pool stopped first.
+func (p *ClientPool) callAfter(seq uint64, op func()) bool {
+	ran := make(chan struct{})
+	p.postAfter(seq, func() {
+		defer close(ran)
+		op()
+	})
+	select {
+	case <-ran:
+		return true
+	case <-p.done:
+		return false
+	}
+}
+
+// runWaiting runs, in the order they came, the waiting ops whose entry has
+// been applied. Pool goroutine only.
+func (p *ClientPool) runWaiting() {
+	if len(p.waiting) == 0 {
+		return
+	}
+	kept := p.waiting[:0]
+	for _, w := range p.waiting {
+		if p.applied >= w.after {
+			p.do(w.op)
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	clear(p.waiting[len(kept):])
+	p.waiting = kept
+}
+
+// trimLater trims the log to the last retain messages once every tenth of
+// that, so it stays bounded without a request per message.
+func (p *ClientPool) trimLater() {
+	if p.untrimmed++; p.untrimmed < max(p.retain/10, 100) {
+		return
+	}
+	p.untrimmed = 0
+	ctx, cancel := context.WithTimeout(context.Background(), appendTimeout)
+	defer cancel()
+	if err := p.roomLog.Trim(ctx, subjectMsg, p.retain); err != nil {
+		p.log.Warn("log trim", "err", err)
+	}
+}

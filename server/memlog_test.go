@@ -1,0 +1,129 @@
+package server
+
+import (
+	"context"
+	"path"
+	"sync"
+	"time"
+
+	"github.com/poolchat/poolchat/server/roomlog"
+)
+
+// memLog is a room log in plain memory, for tests in a synctest bubble,
+// where the embedded NATS server cannot run (its goroutines wait in ways
+// that would stop the bubble's clock). It keeps roomlog's contract: one
+// order, no gaps or repeats, a message id stored once, seqs never reused.
+type memLog struct {
+	mu      sync.Mutex
+	entries []roomlog.Entry // by seq-1; a removed entry has Seq 0
+	ids     map[string]uint64
+	grew    chan struct{} // closed and replaced at each append
+	closed  bool
+}
+
+func newMemLog() *memLog {
+	return &memLog{ids: map[string]uint64{}, grew: make(chan struct{})}
+}
+
+func (l *memLog) Epoch() string { return "memory" }
+
+func (l *memLog) LastSeq(context.Context) (uint64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return uint64(len(l.entries)), nil
+}
+
+func (l *memLog) Append(_ context.Context, subject, msgID string, data []byte) (uint64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return 0, roomlog.ErrClosed
+	}
+	if seq, ok := l.ids[msgID]; ok {
+		return seq, nil
+	}
+	seq := uint64(len(l.entries) + 1)
+	l.entries = append(l.entries, roomlog.Entry{Seq: seq, Subject: subject, Data: data, Time: time.Now()})
+	l.ids[msgID] = seq
+	close(l.grew)
+	l.grew = make(chan struct{})
+	return seq, nil
+}
+
+func (l *memLog) Follow(from uint64, handle func(roomlog.Entry)) (follower, error) {
+	f := &memFollower{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(f.done)
+		next := max(from, 1)
+		for {
+			l.mu.Lock()
+			var batch []roomlog.Entry
+			for ; next <= uint64(len(l.entries)); next++ {
+				if e := l.entries[next-1]; e.Seq != 0 {
+					batch = append(batch, e)
+				}
+			}
+			grew := l.grew
+			l.mu.Unlock()
+			for _, e := range batch {
+				handle(e)
+			}
+			select {
+			case <-grew:
+			case <-f.stop:
+				return
+			}
+		}
+	}()
+	return f, nil
+}
+
+// purge removes the entries on subject (a NATS-style filter) but the last
+// keep.
+func (l *memLog) purge(subject string, keep int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	pattern := subject
+	if len(pattern) > 1 && pattern[len(pattern)-1] == '>' {
+		pattern = pattern[:len(pattern)-1] + "*"
+	}
+	for i := len(l.entries) - 1; i >= 0; i-- {
+		if ok, _ := path.Match(pattern, l.entries[i].Subject); ok && l.entries[i].Seq != 0 {
+			if keep > 0 {
+				keep--
+				continue
+			}
+			l.entries[i].Seq = 0
+		}
+	}
+}
+
+func (l *memLog) Trim(_ context.Context, subject string, keep int) error {
+	l.purge(subject, keep)
+	return nil
+}
+
+func (l *memLog) Forget(_ context.Context, subject string) error {
+	l.purge(subject, 0)
+	return nil
+}
+
+func (l *memLog) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
+	return nil
+}
+
+type memFollower struct {
+	stop, done chan struct{}
+	once       sync.Once
+}
+
+func (f *memFollower) Stop() error {
+	f.once.Do(func() { close(f.stop) })
+	<-f.done
+	return nil
+}
+
+func (f *memFollower) Done() <-chan struct{} { return f.done }

@@ -1,0 +1,243 @@
+package server
+
+// The room's rules, applied on the pool goroutine to each entry of the
+// room's log in its order. Everything a decision needs is in the entry or
+// in what earlier entries left (names, guest numbers, who is in), never a
+// clock or a random number, so the same log gives the same room wherever
+// and whenever it is applied: on this node now, after a restart, or on
+// another node.
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/poolchat/poolchat/server/roomlog"
+)
+
+// entry is one event in the room's log, as a member's reader appends it.
+// Which fields are set depends on Kind.
+type entry struct {
+	Kind  string    `json:"k"`               // kindJoin, kindRename, kindLeave, kindSay
+	ID    string    `json:"id"`              // the member
+	Name  string    `json:"name,omitempty"`  // join: the name asked for ("" for a guest); rename: the new name; say: the sender's
+	Guest string    `json:"guest,omitempty"` // join of a guest: the name proposed
+	Via   Transport `json:"via,omitempty"`   // join
+	Text  string    `json:"text,omitempty"`  // say
+	Me    bool      `json:"me,omitempty"`    // say: an action (\me)
+	Time  time.Time `json:"time,omitzero"`   // say: when the sender's node took it
+	MsgID string    `json:"msg_id,omitempty"`
+	Why   string    `json:"why,omitempty"` // leave: one of the why constants
+}
+
+// The kinds of log entries.
+const (
+	kindJoin   = "join"
+	kindRename = "rename"
+	kindLeave  = "leave"
+	kindSay    = "say"
+)
+
+// Why a member left: the reason of its leave entry.
+const (
+	whyQuit     = "quit"      // \quit, or a close frame from the client
+	whyClosed   = "closed"    // the connection ended
+	whySlow     = "slow"      // it did not read fast enough
+	whyShutdown = "shutdown"  // its node stopped gracefully
+	whyNodeLost = "node_lost" // its node stopped without saying so
+)
+
+// endingFor is how a member's connection ends when its leave is applied.
+func endingFor(why string) ending {
+	switch why {
+	case whyQuit:
+		return endQuit
+	case whySlow:
+		return endSlow
+	case whyShutdown:
+		return endShutdown
+	}
+	return endGone
+}
+
+// apply takes one entry of the log. An entry the room cannot read is
+// logged and skipped: it cannot have been shown to anyone.
+func (p *ClientPool) apply(le roomlog.Entry) {
+	defer func() { // even if applying it panics: the room goes on
+		p.applied = le.Seq
+		p.runWaiting()
+	}()
+	var e entry
+	if err := json.Unmarshal(le.Data, &e); err != nil {
+		p.log.Error("unreadable log entry", "seq", le.Seq, "err", err)
+	} else {
+		switch e.Kind {
+		case kindJoin:
+			p.applyJoin(le.Seq, e)
+		case kindRename:
+			p.applyRename(le.Seq, e)
+		case kindLeave:
+			if m := p.pool[e.ID]; m != nil {
+				p.remove(m, e.Why, le.Seq)
+			}
+		case kindSay:
+			testHookHandle(e.Text)
+			f := messageFrame(e, le.Seq)
+			p.history.add(le.Seq, f)
+			p.broadcast(f, nil)
+			p.trimLater()
+		}
+	}
+}
+
+// applyJoin decides a join: the first in log order to ask for a name gets
+// it. The joiner, if it is this node's, gets its snapshot and hears the
+// answer; everyone else hears of the newcomer.
+func (p *ClientPool) applyJoin(seq uint64, e entry) {
+	m := p.pending[e.ID]
+	delete(p.pending, e.ID)
+	answer := func(r *Refusal) {
+		if m != nil {
+			m.joinResult <- r
+		}
+	}
+	if p.pool[e.ID] != nil {
+		answer(refuse(CodeBadRequest, "the server could not let you in; try again"))
+		return
+	}
+	display, key, r := "", "", (*Refusal)(nil)
+	if e.Name == "" {
+		display = p.guestName(e.Guest, seq)
+		key = display
+	} else if display, key, r = p.checkNewName(nil, e.Name); r != nil {
+		p.log.Info("join refused", "id", e.ID, "via", e.Via, "code", r.Code)
+		p.forget(seq, e.ID)
+		answer(r)
+		return
+	}
+	if m == nil { // another node's member, or one from before a restart
+		m = &Member{id: e.ID, via: e.Via}
+	}
+	m.setName(display, key)
+	m.joined = true
+	p.pool[m.id] = m
+	p.names[key] = m
+	p.order = append(p.order, m)
+	p.count(m, 1)
+	p.churned()
+	if m.out != nil {
+		p.log.Info("join", "id", m.id, "name", m.name, "via", m.via, "addr", m.addr, "seq", seq)
+		// The snapshot always fits (outbox contract 4), so m is announced.
+		p.tellSnapshot(m, welcomeFrame(m, seq, p.roomLog.Epoch()), rosterFrame(p.order, m.via), historyFrame(p.history.forNewcomer()))
+		answer(nil)
+	}
+	p.broadcast(joinedFrame(m, seq), m)
+}
+
+// applyRename renames a member unless another holds the name by now.
+func (p *ClientPool) applyRename(seq uint64, e entry) {
+	m := p.pool[e.ID]
+	if m == nil {
+		return
+	}
+	display, key, r := p.checkNewName(m, e.Name)
+	if r != nil {
+		if m.out != nil {
+			p.refuse(m, r)
+		}
+		return
+	}
+	old := m.name
+	delete(p.names, m.key)
+	m.setName(display, key)
+	p.names[key] = m
+	p.log.Info("rename", "id", m.id, "old", old, "name", m.name, "seq", seq)
+	p.broadcast(renameFrame(m, old, seq), nil)
+}
+
+// checkNewName decides whether a member (nil: a newcomer) may take name:
+// a name a member may ask for, and not held by anyone else.
+func (p *ClientPool) checkNewName(m *Member, name string) (display, key string, r *Refusal) {
+	display, key, r = checkName(name)
+	switch {
+	case r != nil:
+		return "", "", r
+	case m != nil && display == m.name:
+		return "", "", refuse(CodeNameTaken, "you are already called "+m.name)
+	case m != nil && key == m.key:
+		return display, key, nil // a change of case (or form) of one's own name, guest or not
+	}
+	if display, key, r = checkAskedName(name); r != nil {
+		return "", "", r
+	}
+	if p.names[key] != nil {
+		return "", "", refuse(CodeNameTaken, "the name "+display+" is taken")
+	}
+	return display, key, nil
+}
+
+// checkAskedName is checkName for a name a member asks for: the server's
+// guest prefix is not theirs to take.
+func checkAskedName(name string) (display, key string, r *Refusal) {
+	display, key, r = checkName(name)
+	if r == nil && strings.HasPrefix(key, guestPrefix) {
+		return "", "", refuse(CodeNameInvalid, "names starting with 'guest-' are given by the server")
+	}
+	return display, key, r
+}
+
+// remove takes m out of the room, ends its connection if it is this
+// node's, and tells everyone left. seq is its leave entry (0: none, the
+// log being gone).
+func (p *ClientPool) remove(m *Member, why string, seq uint64) {
+	if !m.joined {
+		return
+	}
+	m.joined = false
+	m.gone.Store(true)
+	delete(p.pool, m.id)
+	delete(p.names, m.key)
+	if i := slices.Index(p.order, m); i >= 0 {
+		p.order = slices.Delete(p.order, i, i+1)
+	}
+	p.count(m, -1)
+	p.churned()
+	if m.out != nil {
+		m.out.close(endingFor(why))
+		p.log.Info("leave", "id", m.id, "name", m.name, "via", m.via, "reason", why, "seq", seq)
+	}
+	p.broadcast(leftFrame(m, seq), nil)
+	p.forget(seq, m.id)
+}
+
+// forget purges a member's entries from the log once it has left (or was
+// refused): they no longer change the room. Entries already replayed at
+// start were forgotten then, or will be by the run that applies them live.
+func (p *ClientPool) forget(seq uint64, id string) {
+	if seq <= p.replayed {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), appendTimeout)
+	defer cancel()
+	if err := p.roomLog.Forget(ctx, subjectMember(id)); err != nil {
+		p.log.Warn("log forget", "id", id, "err", err)
+	}
+}
+
+// guestName returns the guest name proposed, if it is free, else a free
+// one chosen by seq, so every node applying the log chooses the same.
+func (p *ClientPool) guestName(proposed string, seq uint64) string {
+	if proposed != "" && p.names[proposed] == nil {
+		return proposed
+	}
+	bound := uint64(max(100, 10*(len(p.order)+1)))
+	for n := seq; ; n = n*6364136223846793005 + 1442695040888963407 {
+		name := guestPrefix + strconv.FormatUint(1+n%bound, 10)
+		if p.names[name] == nil {
+			return name
+		}
+	}
+}
