@@ -2,10 +2,7 @@ package server_test
 
 import (
 	"bufio"
-	"bytes"
-	"context"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -93,94 +90,11 @@ func TestAssets(t *testing.T) {
 	}
 }
 
-// TestSlowDownload fetches a large asset over a link slower than the
-// whole body allows in one HTTPWriteTimeout: a browser on a slow line still
-// gets all of the wasm, because the timeout bounds each write, not the
-// response. A client that stops reading is still cut.
-func TestSlowDownload(t *testing.T) {
-	const writeTimeout = 500 * time.Millisecond
-	// Larger than what the kernel buffers on loopback (about 4 MB on
-	// Linux), so the server's writes wait for the client.
-	body := bytes.Repeat([]byte("0123456789abcdef"), 1<<20)
-	logs := &logWatch{msg: "web client too slow", seen: make(chan struct{}, 1)}
-	room := chattest.Start(t, server.Config{
-		Assets:           fstest.MapFS{"poolchat.wasm": {Data: body}},
-		HTTPWriteTimeout: writeTimeout,
-		Logger:           slog.New(logs),
-	})
-	url := "http://" + room.HTTPAddr + "/assets/poolchat.wasm"
-
-	t.Run("slow", func(t *testing.T) {
-		resp := slowClientGet(t, url)
-		defer resp.Body.Close()
-		// At most 64 KB per read, and a pause after each: the download takes
-		// at least len(body)/64 KB pauses, several write timeouts in all,
-		// while each write finds room within a small part of one.
-		buf := make([]byte, 64<<10)
-		var got bytes.Buffer
-		for {
-			n, err := resp.Body.Read(buf)
-			got.Write(buf[:n])
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Fatalf("after %d of %d bytes: %v", got.Len(), len(body), err)
-			}
-			time.Sleep(writeTimeout / 100) // the slow line, not a synchronisation
-		}
-		if !bytes.Equal(got.Bytes(), body) {
-			t.Fatalf("got %d bytes, want the %d of the asset", got.Len(), len(body))
-		}
-		select {
-		case <-logs.seen:
-			t.Fatal("the server logged a client too slow, but this one kept reading")
-		default:
-		}
-	})
-
-	t.Run("stalled", func(t *testing.T) {
-		resp := slowClientGet(t, url)
-		defer resp.Body.Close()
-		<-logs.seen // the server gave up on the client
-		got, err := io.ReadAll(resp.Body)
-		if err == nil || len(got) >= len(body) {
-			t.Fatalf("a client that stopped reading got %d of %d bytes (%v); want the response cut", len(got), len(body), err)
-		}
-	})
-}
-
-// slowClientGet starts a GET on a connection of its own whose receive
-// buffer is small, so the server's writes wait for the test to read.
-func slowClientGet(t *testing.T, url string) *http.Response {
-	t.Helper()
-	transport := &http.Transport{
-		DisableCompression: true,
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			conn, err := new(net.Dialer).DialContext(ctx, network, addr)
-			if tc, ok := conn.(*net.TCPConn); ok {
-				tc.SetReadBuffer(64 << 10)
-			}
-			return conn, err
-		},
-	}
-	t.Cleanup(transport.CloseIdleConnections)
-	req, _ := http.NewRequest("GET", url, nil)
-	resp, err := transport.RoundTrip(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != 200 {
-		t.Fatalf("GET %s: %s", url, resp.Status)
-	}
-	return resp
-}
-
 // TestKeepAliveOutlivesWriteTimeout sends requests on one connection,
 // idle for longer than HTTPWriteTimeout in between: each response, the
 // WebSocket upgrade included, has a write deadline of its own.
 func TestKeepAliveOutlivesWriteTimeout(t *testing.T) {
-	const writeTimeout = 50 * time.Millisecond
+	const writeTimeout = 300 * time.Millisecond // the 101 must go out within it, even on a loaded machine
 	room := chattest.Start(t, server.Config{HTTPWriteTimeout: writeTimeout})
 	conn, err := net.Dial("tcp", room.HTTPAddr)
 	if err != nil {
@@ -211,25 +125,3 @@ func TestKeepAliveOutlivesWriteTimeout(t *testing.T) {
 		resp.Body.Close()
 	}
 }
-
-// logWatch is a slog handler that signals on seen when a record with its
-// message is logged.
-type logWatch struct {
-	msg  string
-	seen chan struct{}
-}
-
-func (w *logWatch) Enabled(context.Context, slog.Level) bool { return true }
-
-func (w *logWatch) Handle(_ context.Context, r slog.Record) error {
-	if r.Message == w.msg {
-		select {
-		case w.seen <- struct{}{}:
-		default:
-		}
-	}
-	return nil
-}
-
-func (w *logWatch) WithAttrs([]slog.Attr) slog.Handler { return w }
-func (w *logWatch) WithGroup(string) slog.Handler      { return w }
