@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/poolchat/poolchat/server"
 )
@@ -29,6 +31,8 @@ type config struct {
 	dataDir        string
 	ephemeral      bool
 	retain         int
+	resumeGrace    time.Duration
+	fsync          bool
 	showVersion    bool
 	devReload      bool // POOLCHAT_DEV: set by `go tool task dev`
 }
@@ -75,6 +79,8 @@ func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (co
 	fs.StringVar(&c.dataDir, "data", "poolchat-data", "keep the room's log (history, who is in) in `DIR`, created 0700")
 	fs.BoolVar(&c.ephemeral, "ephemeral", false, "keep the room in memory only: nothing is written to disk, a restart forgets it")
 	fs.IntVar(&c.retain, "retain", 10000, "keep the last `N` chat messages in the log, for history")
+	fs.DurationVar(&c.resumeGrace, "resume-grace", 60*time.Second, "a web member whose connection drops keeps its place for `D`,\nand takes it back unseen if it returns (0 turns resume off)")
+	fs.BoolVar(&c.fsync, "fsync", false, "make every event reach the disk before anyone sees it: slower,\nbut a power loss loses nothing (without it, up to 2 minutes)")
 	fs.BoolVar(&c.showVersion, "version", false, "print the version and exit")
 
 	var envErr error
@@ -109,6 +115,8 @@ func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (co
 		return c, usageError{errors.New("--max-clients must be at least 1")}
 	case c.maxPerIP < 0:
 		return c, usageError{errors.New("--max-per-ip must be 0 or more")}
+	case c.resumeGrace < 0:
+		return c, usageError{errors.New("--resume-grace must be 0 or more")}
 	case c.retain < 1:
 		return c, usageError{errors.New("--retain must be at least 1")}
 	case c.dataDir == "" && !c.ephemeral:
@@ -181,6 +189,8 @@ func newServer(c config, logw io.Writer) (*server.Server, error) {
 		DataDir:        c.dataDir,
 		Ephemeral:      c.ephemeral,
 		Retain:         c.retain,
+		ResumeGrace:    cmp.Or(c.resumeGrace, -1), // 0 on the command line: off
+		Fsync:          c.fsync,
 		Assets:         assets(),
 		Version:        v,
 		DevReload:      c.devReload,

@@ -1,6 +1,9 @@
 package server
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
 // CommandKind says what a line of member input asks for.
 type CommandKind int
@@ -8,19 +11,26 @@ type CommandKind int
 // The kinds of member input. Everything that does not start with a command
 // prefix is CommandSay.
 const (
-	CommandSay  CommandKind = iota // plain text for everyone
-	CommandMe                      // \me TEXT: an action
-	CommandNick                    // \nick NEW: a new name
-	CommandWho                     // \who: the list of members
-	CommandHelp                    // \help: the list of commands
-	CommandQuit                    // \quit: leave
+	CommandSay     CommandKind = iota // plain text for everyone
+	CommandMe                         // \me TEXT: an action
+	CommandNick                       // \nick NEW: a new name
+	CommandWho                        // \who: the list of members
+	CommandHelp                       // \help: the list of commands
+	CommandQuit                       // \quit: leave
+	CommandHistory                    // \history [N]: the last N messages
 )
 
 // Command is one parsed line of member input.
 type Command struct {
 	Kind CommandKind
-	Arg  string // the text for Say and Me, the new name for Nick
+	Arg  string // the text for Say and Me, the new name for Nick, how many for History
 }
+
+// How many messages \history shows: by default, and at most.
+const (
+	defaultHistoryLines = 20
+	maxHistoryLines     = 200
+)
 
 // helpLines answers \help on every transport.
 var helpLines = []string{
@@ -28,6 +38,7 @@ var helpLines = []string{
 	"  \\nick NEW   change your name (letters, digits, - _ . ; up to 24)",
 	"  \\me TEXT    say what you are doing: * you TEXT",
 	"  \\who        list who is online",
+	"  \\history [N] the last N messages (default 20, at most 200)",
 	"  \\help       this list",
 	"  \\quit       leave the room",
 	"  start a line with \\\\ or // to say it as it is, e.g. //shrug",
@@ -65,6 +76,15 @@ func ParseCommand(line string) (Command, *Refusal) {
 		return Command{Kind: CommandHelp}, nil
 	case "quit":
 		return Command{Kind: CommandQuit}, nil
+	case "history":
+		n := defaultHistoryLines
+		if arg != "" {
+			var err error
+			if n, err = strconv.Atoi(arg); err != nil || n < 1 {
+				return Command{}, refuse(CodeBadRequest, `usage: \history [N], N a number from 1`)
+			}
+		}
+		return Command{Kind: CommandHistory, Arg: strconv.Itoa(min(n, maxHistoryLines))}, nil
 	case "":
 		return Command{}, refuse(CodeUnknownCommand, `a command needs a name after the \; type \help for the list`)
 	}

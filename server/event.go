@@ -29,11 +29,14 @@ type frame struct {
 // The WebSocket events, as they appear on the wire (docs/PROTOCOL.md).
 type (
 	wireWelcome struct {
-		Type  string `json:"type"`
-		ID    string `json:"id"`
-		Name  string `json:"name"`
-		Seq   uint64 `json:"seq"`   // the room's log position at the join
-		Epoch string `json:"epoch"` // names the log that seq counts in
+		Type      string `json:"type"`
+		ID        string `json:"id"`
+		Name      string `json:"name"`
+		Seq       uint64 `json:"seq"`              // the room's log position at the join or resume
+		Epoch     string `json:"epoch"`            // names the log that seq counts in
+		Resume    string `json:"resume,omitempty"` // the secret that takes this place back
+		Resumed   bool   `json:"resumed,omitempty"`
+		Recovered *bool  `json:"recovered,omitempty"` // on a resume: whether every missed event follows
 	}
 	wireUser struct {
 		ID   string    `json:"id"`
@@ -104,10 +107,13 @@ func line(parts ...string) []byte {
 	return append(b, '\r', '\n')
 }
 
-func welcomeFrame(m *Member, seq uint64, epoch string) frame {
+// welcomeFrame greets a member that joined (recovered nil) or resumed.
+// Only the member's own reader knows its resume token.
+func welcomeFrame(m *Member, seq uint64, epoch string, recovered *bool) frame {
 	return frame{
 		tcp: line("* welcome to poolchat, ", m.name),
-		web: mustJSON(wireWelcome{Type: "welcome", ID: m.id, Name: m.name, Seq: seq, Epoch: epoch}),
+		web: mustJSON(wireWelcome{Type: "welcome", ID: m.id, Name: m.name, Seq: seq, Epoch: epoch,
+			Resume: m.token, Resumed: recovered != nil, Recovered: recovered}),
 	}
 }
 
@@ -145,18 +151,42 @@ func rosterEntry(m *Member) []byte {
 }
 
 // historyFrame replays earlier messages: their own lines on TCP, one
-// `history` event on the WebSocket.
-func historyFrame(msgs []frame) frame {
+// `history` event on the WebSocket, saying whether older ones are kept.
+func historyFrame(msgs []heldMessage, more bool) frame {
 	var tcp []byte
 	web := []byte(`{"type":"history","messages":[`)
 	for i, msg := range msgs {
-		tcp = append(tcp, msg.tcp...)
+		tcp = append(tcp, msg.f.tcp...)
 		if i > 0 {
 			web = append(web, ',')
 		}
-		web = append(web, msg.web...)
+		web = append(web, msg.f.web...)
 	}
-	return frame{tcp: tcp, web: append(web, "]}"...)}
+	web = append(web, `],"more":`...)
+	web = strconv.AppendBool(web, more)
+	return frame{tcp: tcp, web: append(web, '}')}
+}
+
+// historyLines answers \history on TCP: the messages in their live line
+// formats, each after its time.
+func historyLines(msgs []heldMessage) frame {
+	tcp := line("* last ", strconv.Itoa(len(msgs)), " messages:")
+	for _, msg := range msgs {
+		tcp = append(tcp, '[')
+		tcp = msg.at.UTC().AppendFormat(tcp, "15:04")
+		tcp = append(tcp, "] "...)
+		tcp = append(tcp, msg.f.tcp...)
+	}
+	return frame{tcp: append(tcp, line("* end of history")...)}
+}
+
+// missedFrames are the events a resuming member missed, as they went out.
+func missedFrames(events []heldMessage) []frame {
+	out := make([]frame, len(events))
+	for i, e := range events {
+		out[i] = e.f
+	}
+	return out
 }
 
 func joinedFrame(m *Member, seq uint64) frame {

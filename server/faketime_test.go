@@ -14,9 +14,12 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
+	"testing/fstest"
 	"testing/synctest"
 	"time"
 )
@@ -214,8 +217,8 @@ func TestFloodRefill(t *testing.T) {
 }
 
 // TestPings: a WebSocket peer that answers pings stays however long it is
-// quiet; one that does not is dropped exactly PingInterval+PingTimeout
-// after it last spoke, and announced as left.
+// quiet; one that does not is cut exactly PingInterval+PingTimeout after
+// it last spoke, and announced as left when its resume grace is over.
 func TestPings(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		// A ping timeout apart from the write timeout, so that a peer
@@ -241,7 +244,7 @@ func TestPings(t *testing.T) {
 		go readAll(answers, true)
 		go readAll(silent, false)
 		watcher.expect("* silent left")
-		if took, want := time.Since(joined), r.s.cfg.PingInterval+r.s.cfg.PingTimeout; took != want {
+		if took, want := time.Since(joined), r.s.cfg.PingInterval+r.s.cfg.PingTimeout+r.s.cfg.ResumeGrace; took != want {
 			t.Fatalf("the silent peer was dropped after %v, want %v", took, want)
 		}
 		time.Sleep(10 * r.s.cfg.PingInterval)
@@ -391,5 +394,65 @@ func TestShutdownDeadline(t *testing.T) {
 		if s.cfg.StopTimeout >= 5*time.Second {
 			t.Fatalf("StopTimeout %v: SPEC §7 wants the process gone within 5 s", s.cfg.StopTimeout)
 		}
+	})
+}
+
+// TestSlowDownload: the web server's write timeout bounds each write, not
+// the response: a browser on a line slower than the whole body allows in
+// one timeout still gets all of it, and one that stops reading is cut.
+func TestSlowDownload(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const timeout = time.Second
+		body := strings.Repeat("0123456789abcdef", 64<<10) // 1 MiB
+		s, err := New(Config{Assets: fstest.MapFS{"poolchat.wasm": {Data: []byte(body)}}, HTTPWriteTimeout: timeout})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln := newPipeListener()
+		go s.http.Serve(ln)
+		defer s.http.Close()
+		get := func() *http.Response {
+			transport := &http.Transport{DisableCompression: true, DialContext: func(context.Context, string, string) (net.Conn, error) {
+				server, client := net.Pipe()
+				ln.conns <- server
+				return client, nil
+			}}
+			defer transport.CloseIdleConnections()
+			resp, err := transport.RoundTrip(httptest.NewRequest("GET", "http://localhost/assets/poolchat.wasm", nil))
+			if err != nil || resp.StatusCode != 200 {
+				t.Fatalf("GET: %v %v", resp, err)
+			}
+			return resp
+		}
+
+		slow := get()
+		start := time.Now()
+		var got strings.Builder
+		buf := make([]byte, 16<<10)
+		for {
+			time.Sleep(timeout / 4) // a slow line: 64 KB a second
+			n, err := slow.Body.Read(buf)
+			got.Write(buf[:n])
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("after %d of %d bytes: %v", got.Len(), len(body), err)
+			}
+		}
+		slow.Body.Close()
+		if got.String() != body || time.Since(start) < 10*timeout {
+			t.Fatalf("got %d of %d bytes in %v", got.Len(), len(body), time.Since(start))
+		}
+
+		stalled := get()
+		first, _ := stalled.Body.Read(buf)
+		time.Sleep(timeout) // not reading: the server's write runs out of time
+		synctest.Wait()
+		rest, err := io.ReadAll(stalled.Body)
+		if n := first + len(rest); err == nil || n == len(body) {
+			t.Fatalf("a client that stopped reading got %d of %d bytes (%v)", n, len(body), err)
+		}
+		stalled.Body.Close()
 	})
 }

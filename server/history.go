@@ -1,18 +1,24 @@
 package server
 
-// history keeps the last messages said, with their log seq, for newcomers
-// (the last few) and for anyone paging back (all it keeps). It is owned by
-// the pool goroutine, and rebuilt from the room's log when the pool starts.
+import "time"
+
+// history keeps the last events of one kind with their log seq: the
+// messages said, for newcomers (the last few) and for anyone paging back
+// (all it keeps); or every numbered event, for members who resume. It is
+// owned by the pool goroutine, and rebuilt from the room's log when the
+// pool starts.
 type history struct {
-	ring   []heldMessage
-	next   int // where the next message goes
-	count  int
-	replay int // how many a newcomer is sent
+	ring    []heldMessage
+	next    int // where the next message goes
+	count   int
+	replay  int    // how many a newcomer is sent
+	dropped uint64 // the seq of the newest event no longer kept
 }
 
-// heldMessage is one kept message and its place in the log.
+// heldMessage is one kept event, its place in the log and its time.
 type heldMessage struct {
 	seq uint64
+	at  time.Time
 	f   frame
 }
 
@@ -21,11 +27,15 @@ func newHistory(size, replay int) *history {
 	return &history{ring: make([]heldMessage, max(size, 0)), replay: min(max(replay, 0), max(size, 0))}
 }
 
-func (h *history) add(seq uint64, f frame) {
+func (h *history) add(seq uint64, at time.Time, f frame) {
 	if len(h.ring) == 0 {
+		h.dropped = seq
 		return
 	}
-	h.ring[h.next] = heldMessage{seq, f}
+	if h.count == len(h.ring) {
+		h.dropped = h.ring[h.next].seq
+	}
+	h.ring[h.next] = heldMessage{seq, at, f}
 	h.next = (h.next + 1) % len(h.ring)
 	h.count = min(h.count+1, len(h.ring))
 }
@@ -35,14 +45,28 @@ func (h *history) at(i int) heldMessage {
 	return h.ring[(h.next-h.count+i+2*len(h.ring))%len(h.ring)]
 }
 
-// forNewcomer returns the messages a newcomer is sent, oldest first.
-func (h *history) forNewcomer() []frame {
-	n := min(h.replay, h.count)
-	out := make([]frame, 0, n)
-	for i := h.count - n; i < h.count; i++ {
-		out = append(out, h.at(i).f)
+// forNewcomer returns the messages a newcomer is sent, oldest first, and
+// whether older ones are kept.
+func (h *history) forNewcomer() ([]heldMessage, bool) {
+	return h.before(0, h.replay)
+}
+
+// since returns every kept event after seq, oldest first, and whether
+// that is all of them: none after seq was dropped, or known only to a
+// log that has since forgotten it (from: the first seq kept whole).
+func (h *history) since(seq, from uint64) ([]heldMessage, bool) {
+	if seq < h.dropped || seq < from {
+		return nil, false
 	}
-	return out
+	i := h.count
+	for i > 0 && h.at(i-1).seq > seq {
+		i--
+	}
+	out := make([]heldMessage, 0, h.count-i)
+	for ; i < h.count; i++ {
+		out = append(out, h.at(i))
+	}
+	return out, true
 }
 
 // before returns up to limit messages strictly before seq (0: from the

@@ -4,20 +4,21 @@ import (
 	"fmt"
 	"strconv"
 	"testing"
+	"time"
 )
 
 func TestHistoryKeepsTheLastN(t *testing.T) {
 	h := newHistory(4, 3)
 	for i := range 6 {
-		h.add(uint64(10+i), frame{tcp: []byte(strconv.Itoa(i))})
+		h.add(uint64(10+i), time.Time{}, frame{tcp: []byte(strconv.Itoa(i))})
 	}
-	got := h.forNewcomer()
-	if len(got) != 3 || string(got[0].tcp) != "3" || string(got[2].tcp) != "5" {
-		t.Fatalf("history for a newcomer = %q", got)
+	got, more := h.forNewcomer()
+	if len(got) != 3 || string(got[0].f.tcp) != "3" || string(got[2].f.tcp) != "5" || !more {
+		t.Fatalf("history for a newcomer = %v, %v", got, more)
 	}
 	off := newHistory(0, 50)
-	off.add(1, frame{tcp: []byte("x")})
-	if len(off.forNewcomer()) != 0 {
+	off.add(1, time.Time{}, frame{tcp: []byte("x")})
+	if msgs, _ := off.forNewcomer(); len(msgs) != 0 {
 		t.Fatalf("history 0 kept a message")
 	}
 }
@@ -25,7 +26,7 @@ func TestHistoryKeepsTheLastN(t *testing.T) {
 func TestHistoryPaging(t *testing.T) {
 	h := newHistory(5, 2)
 	for i := range 8 { // keeps seqs 16, 18, 20, 22, 24
-		h.add(uint64(10+2*i), frame{})
+		h.add(uint64(10+2*i), time.Time{}, frame{})
 	}
 	seqs := func(msgs []heldMessage) string {
 		var out []uint64
@@ -51,6 +52,34 @@ func TestHistoryPaging(t *testing.T) {
 		msgs, more := h.before(tt.before, tt.limit)
 		if got := seqs(msgs); got != tt.want || more != tt.more {
 			t.Errorf("before(%d, %d) = %s, %v; want %s, %v", tt.before, tt.limit, got, more, tt.want, tt.more)
+		}
+	}
+}
+
+func TestHistorySince(t *testing.T) {
+	h := newHistory(3, 0)
+	for _, seq := range []uint64{5, 7, 9, 11} { // 5 is dropped
+		h.add(seq, time.Time{}, frame{})
+	}
+	for _, tt := range []struct {
+		seq, from uint64
+		want      string
+		complete  bool
+	}{
+		{7, 0, "[9 11]", true},
+		{8, 0, "[9 11]", true},
+		{11, 0, "[]", true},
+		{5, 0, "[7 9 11]", true},
+		{4, 0, "[]", false}, // 5 was missed and is gone
+		{8, 9, "[]", false}, // the log forgot what came before 9
+	} {
+		got, complete := h.since(tt.seq, tt.from)
+		var seqs []uint64
+		for _, m := range got {
+			seqs = append(seqs, m.seq)
+		}
+		if s := fmt.Sprint(seqs); s != tt.want || complete != tt.complete {
+			t.Errorf("since(%d, %d) = %s, %v; want %s, %v", tt.seq, tt.from, s, complete, tt.want, tt.complete)
 		}
 	}
 }

@@ -123,6 +123,10 @@ func (p *ClientPool) Register(m *Member, name string) *Refusal {
 	// A fresh id for each try: a refused join's entries are forgotten.
 	m.id = newMemberID()
 	e.ID = m.id
+	if m.via == ViaWeb && p.grace > 0 {
+		m.token = newResumeToken()
+		e.Token = tokenHash(m.token)
+	}
 	m.joinResult = make(chan *Refusal, 1)
 	closed := true
 	p.call(func() {
@@ -146,11 +150,67 @@ func (p *ClientPool) Register(m *Member, name string) *Refusal {
 	}
 }
 
+// Resume gives m the place of the web member whose resume token it holds,
+// and returns when the room has decided: m then has that member's id and
+// name and a new token, and has been sent what it missed since the seq it
+// last saw. Nobody else hears of it.
+func (p *ClientPool) Resume(m *Member, token string, since uint64) *Refusal {
+	failed := refuse(CodeResumeFailed, "that place is gone or was taken back already; join again")
+	if m.inRoom {
+		return refuse(CodeBadRequest, "you have already joined")
+	}
+	old := tokenHash(token)
+	closed := true
+	p.call(func() {
+		closed = p.closed
+		if held := p.tokens[old]; held != nil && !closed {
+			m.id = held.id
+		} else {
+			m.id = ""
+		}
+	})
+	switch {
+	case closed:
+		return refuse(CodeBadRequest, "the server is shutting down")
+	case m.id == "":
+		return failed // not worth a log entry
+	}
+	m.token, m.resumeSince = newResumeToken(), since
+	m.joinResult = make(chan *Refusal, 1)
+	p.call(func() { p.pending[m.id] = m })
+	if _, err := p.append(m, entry{Kind: kindResume, ID: m.id, Old: old, Token: tokenHash(m.token)}); err != nil {
+		p.post(func() { delete(p.pending, m.id) })
+		return errLogDown
+	}
+	select {
+	case r := <-m.joinResult:
+		m.inRoom = r == nil
+		return r
+	case <-p.done:
+		return refuse(CodeBadRequest, "the server is shutting down")
+	}
+}
+
+// Detach keeps m's place after its connection dropped without a goodbye,
+// for the resume grace: nobody hears it left unless the grace ends first.
+// Members that cannot resume (TCP, or the grace is off) leave at once.
+func (p *ClientPool) Detach(m *Member) {
+	if !m.inRoom || m.gone.Load() {
+		return
+	}
+	if m.via != ViaWeb || p.grace <= 0 {
+		p.Unregister(m)
+		return
+	}
+	m.inRoom = false
+	p.callAfter(m.sent.Load(), func() { p.detach(m) })
+}
+
 // Unregister takes m out of the room, if it is there, after what it sent,
 // and tells everyone that it left. The transport calls it when the
 // connection has ended.
 func (p *ClientPool) Unregister(m *Member) {
-	if !m.inRoom {
+	if !m.inRoom || m.gone.Load() {
 		return
 	}
 	m.inRoom = false
@@ -225,7 +285,21 @@ func (p *ClientPool) handle(m *Member, cmd Command) {
 		p.tellSnapshot(m, rosterFrame(p.order, m.via))
 	case CommandHelp:
 		p.tell(m, noticeFrame(helpLines...))
+	case CommandHistory:
+		n, _ := strconv.Atoi(cmd.Arg)
+		msgs, _ := p.history.before(0, n)
+		p.tell(m, historyLines(msgs))
 	}
+}
+
+// History answers a web member's request for up to limit messages before
+// the seq before, after what it sent before.
+func (p *ClientPool) History(m *Member, before uint64, limit int) {
+	p.postAfter(m.sent.Load(), func() {
+		if m.joined {
+			p.tell(m, historyFrame(p.history.before(before, limit)))
+		}
+	})
 }
 
 // Tell sends a refusal or a warning to m alone, after what m sent before.
@@ -275,33 +349,46 @@ func (p *ClientPool) Start() (follower, error) {
 	if err := p.roomLog.Forget(ctx, marker); err != nil {
 		p.log.Warn("log forget", "err", err)
 	}
+	// Web members may come back within their grace (detach); the others
+	// left with the run that died.
+	kept := 0
 	for _, m := range stale {
-		if _, err := p.append(nil, leaveEntry(m, whyNodeLost)); err != nil {
+		if m.via == ViaWeb && m.tokenHash != "" && p.grace > 0 {
+			p.call(func() { p.detach(m) })
+			kept++
+		} else if _, err := p.append(nil, leaveEntry(m, whyNodeLost)); err != nil {
 			f.Stop()
 			return nil, fmt.Errorf("room log: %w", err)
 		}
 	}
 	if len(stale) > 0 {
-		p.log.Info("members of the last run announced as left", "members", len(stale))
+		p.log.Info("members of the last run", "left", len(stale)-kept, "keeping_their_place", kept)
 	}
 	return f, nil
 }
 
 // Shutdown ends every member's connection with the shutdown notice, records
-// their leaves in the log, and refuses anyone who tries to join
-// afterwards. The members are told first, so nobody hears the others leave.
+// the leaves of those who cannot resume in the log, and refuses anyone who
+// tries to join afterwards. The members are told first, so nobody hears
+// the others leave.
 func (p *ClientPool) Shutdown() {
 	var leaving []*Member
 	p.call(func() {
 		p.closed = true
 		for _, m := range p.order {
-			if m.out != nil {
-				m.gone.Store(true)
-				m.out.close(endShutdown)
+			m.stopGrace()
+			if m.out == nil {
+				continue // another node's
+			}
+			m.gone.Store(true)
+			m.out.close(endShutdown)
+			// Web members may take their place back when the server is
+			// up again; TCP members cannot.
+			if m.tokenHash == "" {
 				leaving = append(leaving, m)
 			}
 		}
-		p.log.Info("pool closed", "members", len(leaving))
+		p.log.Info("pool closed", "members", len(p.order), "leaving", len(leaving))
 	})
 	var last uint64
 	for _, m := range leaving {

@@ -2,10 +2,14 @@ package server
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"net"
 	"strconv"
 	"sync/atomic"
+	"time"
 )
 
 // Member is one connection in the pool, from either transport. Its id never
@@ -22,14 +26,18 @@ type Member struct {
 	gone  atomic.Bool            // it has left, or is leaving: its input is ignored
 
 	// Owned by the member's reader.
+	token      string        // its resume token, secret: only its own welcome carries it
 	inRoom     bool          // its join was accepted, and it has not left
 	joinResult chan *Refusal // the room's answer to its last join
 
 	// Owned by the pool goroutine.
-	name   string
-	key    string // comparison key of name, see checkName
-	entry  []byte // this member in existing_users, see rosterEntry
-	joined bool
+	tokenHash   string      // the hash of its resume token; "" for none
+	grace       *time.Timer // while it is dropped and keeps its place
+	resumeSince uint64      // the seq a resuming connection has seen up to
+	name        string
+	key         string // comparison key of name, see checkName
+	entry       []byte // this member in existing_users, see rosterEntry
+	joined      bool
 }
 
 // setName names a member that has its id. Pool goroutine only.
@@ -37,6 +45,40 @@ func (m *Member) setName(name, key string) {
 	m.name, m.key = name, key
 	m.entry = rosterEntry(m)
 	m.shown.Store(&name)
+}
+
+// setToken records the hash of m's resume token in the pool's index ("":
+// none). Pool goroutine only.
+func (m *Member) setToken(p *ClientPool, hash string) {
+	if m.tokenHash != "" && p.tokens[m.tokenHash] == m {
+		delete(p.tokens, m.tokenHash)
+	}
+	m.tokenHash = hash
+	if hash != "" {
+		p.tokens[hash] = m
+	}
+}
+
+// stopGrace stops the count of a dropped member's grace. Pool goroutine
+// only.
+func (m *Member) stopGrace() {
+	if m.grace != nil {
+		m.grace.Stop()
+		m.grace = nil
+	}
+}
+
+// newResumeToken returns a fresh secret for taking a place back.
+func newResumeToken() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// tokenHash is how the room keeps a resume token: never the token itself.
+func tokenHash(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
 }
 
 // shownName is the member's name as the pool last set it, for its reader.

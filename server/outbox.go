@@ -344,11 +344,12 @@ type ending struct {
 
 // The ways a member's connection ends.
 var (
-	endGone     = ending{}                                                                                   // the client closed or broke the connection: finish what is queued, nothing to say
-	endQuit     = ending{line: "* bye", status: 1000, reason: "bye"}                                         // \quit
-	endShutdown = ending{line: "* server is shutting down", status: 1001, reason: "server is shutting down"} // graceful stop
+	endGone     = ending{}                                                                      // the client closed or broke the connection: finish what is queued, nothing to say
+	endQuit     = ending{line: "* bye", status: 1000, reason: "bye"}                            // \quit
+	endShutdown = ending{line: "* server is shutting down", status: 1012, reason: "restarting"} // graceful stop: pages resume when it is back
 	endSlow     = ending{line: "! disconnected: you were not reading fast enough", status: 1008, reason: "not reading fast enough", drop: true}
 	endFull     = ending{line: "! server full", status: 1013, reason: "server full"}
+	endReplaced = ending{status: 4001, reason: "replaced", drop: true} // the member resumed on another connection
 )
 
 // maxPacked is how many bytes of queued events are packed into one write

@@ -33,16 +33,19 @@ type ClientPool struct {
 	pool      map[string]*Member // joined members by id
 	names     map[string]*Member // joined members by name key
 	order     []*Member          // joined members in join order
-	pending   map[string]*Member // this node's members whose join is not yet applied, by id
-	history   *history
-	replayed  uint64      // the log's last entry when the pool started: replayed, not live
-	closed    bool        // shutting down: nobody else may join
-	touched   []*outbox   // outboxes pushed to since the last flush
-	churn     int         // joins and leaves since memory was last returned
-	tidy      *time.Timer // returns memory once a storm of them is over
-	applied   uint64      // the last log entry applied
-	waiting   []waitingOp // work waiting for a log entry to be applied
-	untrimmed int         // messages applied since the log was last trimmed
+	pending   map[string]*Member // this node's members whose join or resume is not yet applied, by id
+	tokens    map[string]*Member // web members by the hash of their resume token
+	history   *history           // messages
+	recent    *history           // every numbered event, for members who resume
+	grace     time.Duration      // how long a dropped web member keeps its place; 0: not at all
+	replayed  uint64             // the log's last entry when the pool started: replayed, not live
+	closed    bool               // shutting down: nobody else may join
+	touched   []*outbox          // outboxes pushed to since the last flush
+	churn     int                // joins and leaves since memory was last returned
+	tidy      *time.Timer        // returns memory once a storm of them is over
+	applied   uint64             // the last log entry applied
+	waiting   []waitingOp        // work waiting for a log entry to be applied
+	untrimmed int                // messages applied since the log was last trimmed
 
 	// When to return memory after a storm, and what to call then (tests).
 	tidyAfter int
@@ -68,7 +71,9 @@ func newClientPool(roomLog roomLog, retain, historySize int, log *slog.Logger) *
 		pool:    make(map[string]*Member),
 		names:   make(map[string]*Member),
 		pending: make(map[string]*Member),
+		tokens:  make(map[string]*Member),
 		history: newHistory(max(retain, historySize), historySize),
+		recent:  newHistory(max(retain, historySize), 0),
 
 		tidyAfter: defaultTidyAfter,
 		tidyQuiet: defaultTidyQuiet,

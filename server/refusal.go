@@ -9,6 +9,7 @@ const (
 	CodeRateLimited    = "rate_limited"
 	CodeUnknownCommand = "unknown_command"
 	CodeBadRequest     = "bad_request"
+	CodeResumeFailed   = "resume_failed"
 )
 
 // Refusal is the server's answer to input it did not accept: a code from the

@@ -331,7 +331,7 @@ func waitForMembers(t *testing.T, room *chattest.Room, n int) {
 
 // TestShutdownUnderLoad stops the server while 50 TCP and 50 WebSocket
 // members talk: every TCP member has the notice and EOF, every WebSocket
-// member close 1001. (TestShutdownDeadline times it.)
+// member close 1012, so pages resume. (TestShutdownDeadline times it.)
 func TestShutdownUnderLoad(t *testing.T) {
 	room := chattest.Start(t, server.Config{})
 	var tcps []*chattest.TCPClient
@@ -384,8 +384,8 @@ func TestShutdownUnderLoad(t *testing.T) {
 			for {
 				_, err := c.TryNext(chattest.Timeout)
 				if err != nil {
-					if code := websocket.CloseStatus(err); code != websocket.StatusGoingAway {
-						errs <- fmt.Errorf("%s: closed with %v (%v), want 1001", c.Name, code, err)
+					if code := websocket.CloseStatus(err); code != websocket.StatusServiceRestart {
+						errs <- fmt.Errorf("%s: closed with %v (%v), want 1012", c.Name, code, err)
 					}
 					return
 				}
@@ -408,7 +408,8 @@ func TestNoLeakAfterManyConnections(t *testing.T) {
 	if testing.Short() {
 		t.Skip("2000 connections")
 	}
-	room := chattest.Start(t, server.Config{MaxClients: 5000})
+	// Web members cut here would keep their place for the resume grace.
+	room := chattest.Start(t, server.Config{MaxClients: 5000, ResumeGrace: -1})
 	watcher := room.Join(t)
 	baseline := runtime.NumGoroutine()
 	var wg sync.WaitGroup

@@ -9,6 +9,7 @@ package server
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"slices"
 	"strconv"
@@ -30,7 +31,9 @@ type entry struct {
 	Me    bool      `json:"me,omitempty"`    // say: an action (\me)
 	Time  time.Time `json:"time,omitzero"`   // say: when the sender's node took it
 	MsgID string    `json:"msg_id,omitempty"`
-	Why   string    `json:"why,omitempty"` // leave: one of the why constants
+	Why   string    `json:"why,omitempty"`   // leave: one of the why constants
+	Token string    `json:"token,omitempty"` // join, resume: the hash of the member's resume token; leave after the grace: the one it held then
+	Old   string    `json:"old,omitempty"`   // resume: the hash of the token given up
 }
 
 // The kinds of log entries.
@@ -39,15 +42,17 @@ const (
 	kindRename = "rename"
 	kindLeave  = "leave"
 	kindSay    = "say"
+	kindResume = "resume"
 )
 
 // Why a member left: the reason of its leave entry.
 const (
-	whyQuit     = "quit"      // \quit, or a close frame from the client
-	whyClosed   = "closed"    // the connection ended
-	whySlow     = "slow"      // it did not read fast enough
-	whyShutdown = "shutdown"  // its node stopped gracefully
-	whyNodeLost = "node_lost" // its node stopped without saying so
+	whyQuit     = "quit"          // \quit, or a close frame from the client
+	whyClosed   = "closed"        // the connection ended
+	whySlow     = "slow"          // it did not read fast enough
+	whyShutdown = "shutdown"      // its node stopped gracefully
+	whyNodeLost = "node_lost"     // its node stopped without saying so
+	whyGrace    = "grace_expired" // a web member that dropped did not come back in time
 )
 
 // endingFor is how a member's connection ends when its leave is applied.
@@ -80,14 +85,18 @@ func (p *ClientPool) apply(le roomlog.Entry) {
 		case kindRename:
 			p.applyRename(le.Seq, e)
 		case kindLeave:
-			if m := p.pool[e.ID]; m != nil {
+			// A leave for a dropped member's grace counts only if it has
+			// not come back (and so changed its token) meanwhile.
+			if m := p.pool[e.ID]; m != nil && (e.Why != whyGrace || e.Token == m.tokenHash) {
 				p.remove(m, e.Why, le.Seq)
 			}
+		case kindResume:
+			p.applyResume(le.Seq, e)
 		case kindSay:
 			testHookHandle(e.Text)
 			f := messageFrame(e, le.Seq)
-			p.history.add(le.Seq, f)
-			p.broadcast(f, nil)
+			p.history.add(le.Seq, e.Time, f)
+			p.broadcastNumbered(le.Seq, f, nil)
 			p.trimLater()
 		}
 	}
@@ -123,6 +132,7 @@ func (p *ClientPool) applyJoin(seq uint64, e entry) {
 	}
 	m.setName(display, key)
 	m.joined = true
+	m.setToken(p, e.Token)
 	p.pool[m.id] = m
 	p.names[key] = m
 	p.order = append(p.order, m)
@@ -131,10 +141,76 @@ func (p *ClientPool) applyJoin(seq uint64, e entry) {
 	if m.out != nil {
 		p.log.Info("join", "id", m.id, "name", m.name, "via", m.via, "addr", m.addr, "seq", seq)
 		// The snapshot always fits (outbox contract 4), so m is announced.
-		p.tellSnapshot(m, welcomeFrame(m, seq, p.roomLog.Epoch()), rosterFrame(p.order, m.via), historyFrame(p.history.forNewcomer()))
+		p.tellSnapshot(m, welcomeFrame(m, seq, p.roomLog.Epoch(), nil), rosterFrame(p.order, m.via), historyFrame(p.history.forNewcomer()))
 		answer(nil)
 	}
-	p.broadcast(joinedFrame(m, seq), m)
+	p.broadcastNumbered(seq, joinedFrame(m, seq), m)
+}
+
+// applyResume gives a web member's place to the connection that holds its
+// token: that connection, if it is this node's, gets the member's id and
+// name, a new token, and what it missed; nobody else hears anything. A
+// connection the member still had is closed as replaced.
+func (p *ClientPool) applyResume(seq uint64, e entry) {
+	m := p.pending[e.ID]
+	delete(p.pending, e.ID)
+	old := p.pool[e.ID]
+	if old == nil || old.via != ViaWeb || subtle.ConstantTimeCompare([]byte(old.tokenHash), []byte(e.Old)) != 1 {
+		if m != nil {
+			m.joinResult <- refuse(CodeResumeFailed, "that place is gone or was taken back already; join again")
+		}
+		return
+	}
+	old.stopGrace()
+	old.gone.Store(true)
+	if old.out != nil {
+		old.out.close(endReplaced)
+	}
+	if m == nil { // taken back through another node
+		m = &Member{id: old.id, via: ViaWeb}
+	}
+	m.setName(old.name, old.key)
+	m.joined = true
+	m.setToken(p, e.Token)
+	old.setToken(p, "")
+	old.joined = false
+	p.pool[m.id] = m
+	p.names[m.key] = m
+	p.order[slices.Index(p.order, old)] = m
+	if m.out == nil {
+		return
+	}
+	p.log.Info("resume", "id", m.id, "name", m.name, "addr", m.addr, "seq", seq)
+	missed, recovered := p.recent.since(m.resumeSince, p.replayed)
+	if m.resumeSince > p.applied {
+		recovered = false // a seq from another log
+	}
+	frames := []frame{welcomeFrame(m, seq, p.roomLog.Epoch(), &recovered), rosterFrame(p.order, m.via)}
+	if recovered {
+		frames = append(frames, missedFrames(missed)...)
+	} else {
+		frames = append(frames, historyFrame(p.history.forNewcomer()))
+	}
+	p.tellSnapshot(m, frames...)
+	m.joinResult <- nil
+}
+
+// detach keeps a web member's place after its connection dropped, for the
+// grace; if it is not taken back by then, its leave goes into the log.
+func (p *ClientPool) detach(m *Member) {
+	if !m.joined || m.tokenHash == "" || p.grace <= 0 {
+		return
+	}
+	if m.out != nil {
+		m.out.close(endGone)
+	}
+	token := m.tokenHash
+	p.log.Info("dropped, keeping the place", "id", m.id, "grace", p.grace)
+	m.grace = time.AfterFunc(p.grace, func() {
+		if _, err := p.append(nil, entry{Kind: kindLeave, ID: m.id, Why: whyGrace, Token: token, MsgID: "grace-" + token}); err != nil {
+			p.log.Warn("announcing a dropped member", "id", m.id, "err", err)
+		}
+	})
 }
 
 // applyRename renames a member unless another holds the name by now.
@@ -155,7 +231,7 @@ func (p *ClientPool) applyRename(seq uint64, e entry) {
 	m.setName(display, key)
 	p.names[key] = m
 	p.log.Info("rename", "id", m.id, "old", old, "name", m.name, "seq", seq)
-	p.broadcast(renameFrame(m, old, seq), nil)
+	p.broadcastNumbered(seq, renameFrame(m, old, seq), nil)
 }
 
 // checkNewName decides whether a member (nil: a newcomer) may take name:
@@ -205,12 +281,21 @@ func (p *ClientPool) remove(m *Member, why string, seq uint64) {
 	}
 	p.count(m, -1)
 	p.churned()
+	m.stopGrace()
+	m.setToken(p, "")
 	if m.out != nil {
 		m.out.close(endingFor(why))
 		p.log.Info("leave", "id", m.id, "name", m.name, "via", m.via, "reason", why, "seq", seq)
 	}
-	p.broadcast(leftFrame(m, seq), nil)
+	p.broadcastNumbered(seq, leftFrame(m, seq), nil)
 	p.forget(seq, m.id)
+}
+
+// broadcastNumbered broadcasts an event of the log, and keeps it for
+// members who resume.
+func (p *ClientPool) broadcastNumbered(seq uint64, f frame, except *Member) {
+	p.recent.add(seq, time.Time{}, f)
+	p.broadcast(f, except)
 }
 
 // forget purges a member's entries from the log once it has left (or was

@@ -46,6 +46,11 @@ type Config struct {
 	DataDir   string // where the room's log keeps its files (default "poolchat-data")
 	Ephemeral bool   // keep the room's log in memory only; DataDir is not used
 	Retain    int    // messages the log keeps for history (default 10000)
+	Fsync     bool   // every event reaches the disk before anyone sees it (slower; survives a power loss)
+
+	// ResumeGrace is how long a web member whose connection dropped keeps
+	// its place (default 60 s; negative: not at all).
+	ResumeGrace time.Duration
 }
 
 // Server runs one room on a TCP listener and an HTTP listener.
@@ -99,6 +104,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Retain <= 0 {
 		cfg.Retain = 10000
 	}
+	if cfg.ResumeGrace == 0 {
+		cfg.ResumeGrace = 60 * time.Second
+	}
 	s := &Server{
 		cfg:   cfg,
 		log:   cfg.Logger,
@@ -106,6 +114,7 @@ func New(cfg Config) (*Server, error) {
 		gate:  newGate(cfg.MaxClients, cfg.MaxPerIP, cfg.CapLoopback),
 		conns: newTracker(),
 	}
+	s.pool.grace = cfg.ResumeGrace
 	if cfg.Assets != nil {
 		var err error
 		if s.assets, err = loadAssets(cfg.Assets); err != nil {
@@ -146,7 +155,7 @@ func (s *Server) Listen() error {
 
 // openLog opens the room's log: on disk under DataDir, or in memory.
 func (s *Server) openLog() error {
-	l, err := roomlog.Open(roomlog.Config{Dir: s.cfg.DataDir, Ephemeral: s.cfg.Ephemeral, Logger: s.log})
+	l, err := roomlog.Open(roomlog.Config{Dir: s.cfg.DataDir, Ephemeral: s.cfg.Ephemeral, SyncAlways: s.cfg.Fsync, Logger: s.log})
 	if err != nil {
 		return err
 	}

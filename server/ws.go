@@ -12,6 +12,10 @@ import (
 	"time"
 )
 
+// defaultHistoryPage is how many messages a `history` request without a
+// limit gets.
+const defaultHistoryPage = 50
+
 const (
 	// wsReadLimit bounds one message from a client: a message of the
 	// longest allowed text with every character escaped fits well within
@@ -19,12 +23,17 @@ const (
 	wsReadLimit = 16 << 10
 )
 
-// wireInbound is any frame a client sends: `got_a_new_user` with a name, or
-// `message` with a text.
+// wireInbound is any frame a client sends: `got_a_new_user` with a name,
+// `resume` with a token and the last seq seen, `message` with a text, or
+// `history` asking for messages before a seq.
 type wireInbound struct {
-	Type string `json:"type"`
-	Name string `json:"name"`
-	Text string `json:"text"`
+	Type   string `json:"type"`
+	Name   string `json:"name"`
+	Text   string `json:"text"`
+	Token  string `json:"token"`
+	Since  uint64 `json:"since"`
+	Before uint64 `json:"before"`
+	Limit  int    `json:"limit"`
 }
 
 // handleWS upgrades /ws to a WebSocket and serves one browser member on a
@@ -81,6 +90,8 @@ func (s *Server) serveWS(conn net.Conn, br *bufio.Reader, addr string) {
 		// rule with ours, and what was queued is dropped: the client
 		// will not read it. The pool's own ending comes first if it
 		// ended the member (only the first close counts).
+		// A connection that just dropped keeps the member's place for
+		// the resume grace.
 		var peer *wsPeerClosed
 		var broken *wsError
 		switch {
@@ -88,6 +99,8 @@ func (s *Server) serveWS(conn net.Conn, br *bufio.Reader, addr string) {
 			m.out.close(ending{status: peer.status, drop: true})
 		case errors.As(readErr, &broken):
 			m.out.close(ending{status: broken.status, reason: broken.reason, drop: true})
+		default:
+			s.pool.Detach(m)
 		}
 		s.endMember(m, conn, readErr)
 	}()
@@ -125,7 +138,25 @@ func (s *Server) serveWS(conn net.Conn, br *bufio.Reader, addr string) {
 			} else {
 				joined = true
 			}
-		case in.Type == "message" && !joined:
+		case in.Type == "resume" && joined:
+			answer(refuse(CodeBadRequest, "you are in the room already"))
+		case in.Type == "resume":
+			if r := s.pool.Resume(m, in.Token, in.Since); r != nil {
+				answer(r)
+			} else {
+				joined = true
+			}
+		case in.Type == "history" && joined:
+			limit := in.Limit
+			if limit == 0 {
+				limit = defaultHistoryPage
+			}
+			if limit < 1 {
+				answer(refuse(CodeBadRequest, "limit is a number of messages from 1 to 200"))
+				break
+			}
+			s.pool.History(m, in.Before, min(limit, maxHistoryLines))
+		case (in.Type == "message" || in.Type == "history") && !joined:
 			answer(refuse(CodeBadRequest, "join first: send got_a_new_user with your name"))
 		case in.Type == "message":
 			s.pool.Input(m, in.Text)

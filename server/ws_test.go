@@ -309,15 +309,16 @@ func TestWebShutdown(t *testing.T) {
 	room := chattest.Start(t, server.Config{})
 	web := room.JoinWS(t, "Bye")
 	room.BeginStop()
-	if code := web.ExpectClose(); code != websocket.StatusGoingAway {
-		t.Fatalf("shutdown closed with %v, want 1001", code)
+	if code := web.ExpectClose(); code != websocket.StatusServiceRestart {
+		t.Fatalf("shutdown closed with %v, want 1012", code)
 	}
 	room.Stop(t)
 }
 
 func TestWebPingDropsDeadPeers(t *testing.T) {
 	const interval, timeout = 50 * time.Millisecond, 100 * time.Millisecond
-	room := chattest.Start(t, server.Config{PingInterval: interval, PingTimeout: timeout})
+	// Without a resume grace, so the dead peer leaves at once.
+	room := chattest.Start(t, server.Config{PingInterval: interval, PingTimeout: timeout, ResumeGrace: -1})
 	nc := room.Join(t)
 	alive := room.JoinWS(t, "Alive")
 	nc.Expect("* Alive joined")
