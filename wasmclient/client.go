@@ -13,7 +13,8 @@ const (
 	maxSeenIDs  = 2000 // message ids remembered to skip replayed history
 )
 
-// nameKey is where the chosen name is remembered between visits.
+// nameKey is where the chosen name is remembered between visits, in
+// localStorage.
 const nameKey = "poolchat.name"
 
 // client is the page's whole state. Everything runs on the browser's event
@@ -25,14 +26,17 @@ type client struct {
 	selfID   string
 	joined   bool
 	quitting bool // we sent \quit: the close that follows is expected
+	resuming bool // this connection's first frame was resume: its answer decides
 	retries  int
+	retry    int // the current scheduled reconnect; connecting cancels it
+	sess     session
 	boxes    map[string]js.Value // user boxes by member id
 	seen     map[string]bool     // ids of messages already in #log
 	seenFIFO []string
 }
 
 func newClient(doc js.Value) *client {
-	return &client{page: findPage(doc), ws: js.Undefined(), boxes: map[string]js.Value{}, seen: map[string]bool{}}
+	return &client{page: findPage(doc), ws: js.Undefined(), sess: loadSession(), boxes: map[string]js.Value{}, seen: map[string]bool{}}
 }
 
 // start adopts the boxes the server rendered, wires the forms, and joins
@@ -52,6 +56,19 @@ func (c *client) start() {
 		ev.Call("preventDefault")
 		c.sendMessage()
 	})
+	// A page that is closed, reloaded or left has left the room (its
+	// socket sends 1001), so the next page of this tab must not resume.
+	on(js.Global(), "pagehide", func(ev js.Value) {
+		if !ev.Get("persisted").Truthy() {
+			c.sess.forget()
+		}
+	})
+	if c.sess.canResume() {
+		c.name = c.sess.name // app.js left the dialog closed for this
+		c.setStatus("reconnecting…")
+		c.connect()
+		return
+	}
 	if pending := c.nameForm.Get("dataset").Get("pending"); pending.Type() == js.TypeString {
 		c.nameForm.Get("dataset").Delete("pending")
 		c.join(pending.String())
@@ -66,7 +83,7 @@ func (c *client) start() {
 // previous try was refused.
 func (c *client) askName(problem string) {
 	if c.nameInput.Get("value").String() == "" {
-		if saved := storage("getItem", nameKey); saved.Type() == js.TypeString {
+		if saved := storage("localStorage", "getItem", nameKey); saved.Type() == js.TypeString {
 			c.nameInput.Set("value", saved)
 		}
 	}
@@ -87,6 +104,7 @@ func (c *client) join(name string) {
 		return
 	}
 	c.name = name
+	c.sess.forget() // a join asked for is a new member
 	c.nameError.Set("textContent", "")
 	c.nameInput.Set("disabled", true)
 	if c.ws.IsUndefined() {
@@ -125,17 +143,18 @@ func (c *client) setJoined(joined bool) {
 	c.sendButton.Set("disabled", !joined)
 }
 
-// storage calls localStorage, which may be missing or refuse (private
-// modes); it returns undefined then.
-func storage(method string, args ...any) (v js.Value) {
+// storage calls a method of localStorage or sessionStorage (which), either
+// of which may be missing or refuse (private modes); it returns undefined
+// then.
+func storage(which, method string, args ...any) (v js.Value) {
 	defer func() {
 		if recover() != nil {
 			v = js.Undefined()
 		}
 	}()
-	ls := js.Global().Get("localStorage")
-	if ls.IsUndefined() || ls.IsNull() {
+	st := js.Global().Get(which)
+	if st.IsUndefined() || st.IsNull() {
 		return js.Undefined()
 	}
-	return ls.Call(method, args...)
+	return st.Call(method, args...)
 }

@@ -56,11 +56,6 @@ func setText(el js.Value, selector, text string) {
 	}
 }
 
-// removeChildren empties el.
-func removeChildren(el js.Value) {
-	el.Set("textContent", "")
-}
-
 // on adds an event listener that calls f with the event. The listener is
 // never released, so on is only for elements that live as long as the page.
 func on(target js.Value, event string, f func(ev js.Value)) {

@@ -45,30 +45,24 @@ func str(ev js.Value, field string) string {
 // handle applies one server event to the page. Unknown types are ignored,
 // so the server can add new ones.
 func (c *client) handle(ev js.Value) {
-	switch str(ev, "type") {
+	typ := str(ev, "type")
+	switch typ {
+	case "message", "private", "new_user", "disconnect_user", "rename", "away", "back":
+		// Numbered events: a resume replays those after the seq we gave,
+		// and one we have applied already is skipped, to be safe.
+		if seq := seqOf(ev); seq > 0 {
+			if seq <= c.sess.seq {
+				return
+			}
+			c.sess.seq = seq
+			c.sess.saveSeq()
+		}
+	}
+	switch typ {
 	case "welcome":
-		if c.selfID != "" && c.doc.Get("body").Call("hasAttribute", "data-dev-reload").Bool() {
-			c.ws.Call("close", 1000)                   // leave before the reloaded page rejoins under the same name
-			js.Global().Get("location").Call("reload") // go tool task dev: the server was rebuilt
-			return
-		}
-		c.selfID, c.name = str(ev, "id"), str(ev, "name")
-		storage("setItem", nameKey, c.name)
-		c.retries = 0
-		c.setJoined(true)
-		c.setStatus("connected")
-		if c.dialog.Get("open").Bool() {
-			c.dialog.Call("close")
-		}
-		c.message.Call("focus")
+		c.welcome(ev)
 	case "existing_users":
-		removeChildren(c.users)
-		clear(c.boxes)
-		users := ev.Get("users")
-		for i := range users.Length() {
-			u := users.Index(i)
-			c.addUser(str(u, "id"), str(u, "name"), str(u, "via"))
-		}
+		c.setUsers(ev.Get("users"))
 	case "history":
 		msgs := ev.Get("messages")
 		for i := range msgs.Length() {
@@ -78,16 +72,16 @@ func (c *client) handle(ev js.Value) {
 		id, name := str(ev, "id"), str(ev, "new_user_name")
 		if _, known := c.boxes[id]; !known {
 			c.addUser(id, name, str(ev, "via"))
-			c.event(name + " joined")
 		}
+		c.event(name + " joined")
 	case "disconnect_user":
 		id := str(ev, "id")
 		if box, ok := c.boxes[id]; ok {
 			box.Call("remove")
 			delete(c.boxes, id)
 			c.updateCount()
-			c.event(str(ev, "name") + " left")
 		}
+		c.event(str(ev, "name") + " left")
 	case "rename":
 		id, name := str(ev, "id"), str(ev, "name")
 		if box, ok := c.boxes[id]; ok {
@@ -95,8 +89,9 @@ func (c *client) handle(ev js.Value) {
 			setText(box, ".avatar", initial(name))
 		}
 		if id == c.selfID {
-			c.name = name
-			storage("setItem", nameKey, name)
+			c.name, c.sess.name = name, name
+			c.sess.save()
+			storage("localStorage", "setItem", nameKey, name)
 		}
 		c.event(str(ev, "old_name") + " is now known as " + name)
 	case "message":
@@ -107,6 +102,10 @@ func (c *client) handle(ev js.Value) {
 		}
 	case "error":
 		code, text := str(ev, "code"), str(ev, "text")
+		if c.resuming {
+			c.resumeFailed() // resume_failed, or a server that does not know resume
+			return
+		}
 		if !c.joined && (code == "name_taken" || code == "name_invalid") {
 			c.setStatus("connected")
 			c.askName(text)
@@ -116,8 +115,82 @@ func (c *client) handle(ev js.Value) {
 	}
 }
 
-// addUser draws one member's box from the page's template, keyed by id.
+// welcome starts (or, resumed, continues) our membership: it keeps the
+// next resume token and where in the room's log we are.
+func (c *client) welcome(ev js.Value) {
+	if c.selfID != "" && c.doc.Get("body").Call("hasAttribute", "data-dev-reload").Bool() {
+		// go tool task dev: the server was rebuilt. Leave before the
+		// reloaded page rejoins under the same name; this socket's close
+		// is then not ours to handle.
+		ws := c.ws
+		c.ws = js.Undefined()
+		c.sess.forget()
+		ws.Call("close", 1000)
+		js.Global().Get("location").Call("reload")
+		return
+	}
+	c.resuming = false
+	c.selfID, c.name = str(ev, "id"), str(ev, "name")
+	if epoch := str(ev, "epoch"); epoch != c.sess.epoch {
+		c.sess.epoch, c.sess.seq = epoch, 0 // another log: our seq counts in no other
+	}
+	recovered := ev.Get("resumed").Truthy() && ev.Get("recovered").Truthy()
+	if !recovered {
+		c.sess.seq = seqOf(ev) // nothing before it will be replayed
+	}
+	c.sess.token, c.sess.name = str(ev, "resume"), c.name
+	c.sess.save()
+	storage("localStorage", "setItem", nameKey, c.name)
+	c.retries = 0
+	c.setJoined(true)
+	c.setStatus("connected")
+	if c.dialog.Get("open").Bool() {
+		c.dialog.Call("close")
+	}
+	c.message.Call("focus")
+}
+
+// setUsers redraws #users from an existing_users list, keeping the boxes
+// of members already shown: a resume or \who changes nothing on the page
+// for members who are simply still there.
+func (c *client) setUsers(users js.Value) {
+	boxes := make(map[string]js.Value, users.Length())
+	for i := range users.Length() {
+		u := users.Index(i)
+		id, name, via := str(u, "id"), str(u, "name"), str(u, "via")
+		box, ok := c.boxes[id]
+		if !ok {
+			box = c.userBox(id, name, via)
+		}
+		setText(box, ".name", name)
+		setText(box, ".avatar", initial(name))
+		if id == c.selfID {
+			box.Get("dataset").Set("self", "")
+		} else {
+			box.Get("dataset").Delete("self")
+		}
+		c.users.Call("append", box) // moves a kept box into join order
+		boxes[id] = box
+	}
+	for id, box := range c.boxes {
+		if _, ok := boxes[id]; !ok {
+			box.Call("remove")
+		}
+	}
+	c.boxes = boxes
+	c.updateCount()
+}
+
+// addUser draws one member's box at the end of #users.
 func (c *client) addUser(id, name, via string) {
+	box := c.userBox(id, name, via)
+	c.users.Call("append", box)
+	c.boxes[id] = box
+	c.updateCount()
+}
+
+// userBox makes one member's box from the page's template, keyed by id.
+func (c *client) userBox(id, name, via string) js.Value {
 	box := clone(c.userTpl)
 	ds := box.Get("dataset")
 	ds.Set("userId", id)
@@ -129,9 +202,7 @@ func (c *client) addUser(id, name, via string) {
 	setText(box, ".via", via)
 	setText(box, ".avatar", initial(name))
 	box.Get("style").Call("setProperty", "--hue", hue(id))
-	c.users.Call("append", box)
-	c.boxes[id] = box
-	c.updateCount()
+	return box
 }
 
 func (c *client) updateCount() {

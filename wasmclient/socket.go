@@ -9,19 +9,22 @@ import (
 
 // Close codes the client treats specially.
 const (
-	closeNormal = 1000 // \quit, or the server ended us on purpose
+	closeReplaced = 4001 // a resume elsewhere took this connection's place
 )
 
-// Reconnection backoff, in milliseconds.
+// Reconnection backoff, in milliseconds: the first retry comes quickly
+// (a restarting server is back within a second), later ones further apart.
 const (
-	backoffFirst = 500
-	backoffMax   = 10_000
+	backoffFirst = 250
+	backoffMax   = 5_000
 )
 
-// connect opens the WebSocket and, once it is open, joins under c.name.
-// The socket's listeners are released when it closes, the last event a
-// WebSocket fires, so each reconnect leaves nothing behind.
+// connect opens the WebSocket and, once it is open, resumes the session
+// or joins under c.name. The socket's listeners are released when it
+// closes, the last event a WebSocket fires, so each reconnect leaves
+// nothing behind.
 func (c *client) connect() {
+	c.retry++ // a reconnect still scheduled is not needed now
 	loc := js.Global().Get("location")
 	scheme := "ws://"
 	if loc.Get("protocol").String() == "https:" {
@@ -32,7 +35,7 @@ func (c *client) connect() {
 	var onOpen, onMessage, onClose js.Func
 	onOpen = listener(func(js.Value) {
 		if c.ws.Equal(ws) {
-			c.sendJoin()
+			c.sendFirst()
 		}
 	})
 	onMessage = listener(func(ev js.Value) {
@@ -50,7 +53,7 @@ func (c *client) connect() {
 		onMessage.Release()
 		onClose.Release() // allowed while it runs
 		if c.ws.Equal(ws) {
-			c.closed(ev.Get("code").Int(), ev.Get("reason").String())
+			c.closed(ev.Get("code").Int())
 		}
 	})
 	ws.Set("onopen", onOpen)
@@ -70,43 +73,57 @@ func (c *client) send(fields map[string]any) bool {
 	return true
 }
 
+// sendFirst sends a new connection's first frame: resume when there is a
+// place to take back, else a join.
+func (c *client) sendFirst() {
+	if !c.sess.canResume() {
+		c.sendJoin()
+		return
+	}
+	c.resuming = c.send(map[string]any{"type": "resume", "token": c.sess.token, "since": c.sess.seq})
+}
+
 func (c *client) sendJoin() {
 	c.send(map[string]any{"type": "got_a_new_user", "name": c.name})
 }
 
-// closed handles the end of the connection: after \quit it offers to join
-// again; otherwise it reconnects with backoff and rejoins under the same
-// name.
-func (c *client) closed(code int, reason string) {
+// resumeFailed joins anew under the same name on the same connection,
+// after the server refused the resume (grace over, token used, or a
+// server that does not resume).
+func (c *client) resumeFailed() {
+	c.resuming = false
+	c.sess.forget()
+	c.sendJoin()
+}
+
+// closed handles the end of the connection. After \quit, or when another
+// connection took our place, it offers to join again. Otherwise the end
+// was not ours (network lost, server restarting): it reconnects with
+// backoff, and the new connection resumes.
+func (c *client) closed(code int) {
 	c.ws = js.Undefined()
-	wasJoined := c.joined
+	c.resuming = false
 	c.setJoined(false)
-	if code == closeNormal && c.quitting {
-		c.quitting = false
+	if c.quitting || code == closeReplaced {
+		c.sess.forget()
 		c.setStatus("disconnected")
-		c.notice("you left the room")
+		if c.quitting {
+			c.notice("you left the room")
+		} else {
+			c.notice("you joined from another connection; this one is closed")
+		}
+		c.quitting = false
 		c.askName("")
 		return
 	}
-	if wasJoined {
-		c.notice("connection lost" + suffix(reason) + "; reconnecting…")
-	}
 	c.setStatus("reconnecting…")
 	delay := min(backoffMax, backoffFirst<<min(c.retries, 5))
-	delay += rand.IntN(delay/2 + 1) // jitter, so a restarted server is not hit by everyone at once
+	delay -= rand.IntN(delay/2 + 1) // jitter, so a restarted server is not hit by everyone at once
 	c.retries++
+	retry := c.retry
 	after(delay, func() {
-		if !c.ws.IsUndefined() {
-			return // a join while we waited has connected already
+		if retry == c.retry && c.ws.IsUndefined() {
+			c.connect()
 		}
-		c.setStatus("connecting")
-		c.connect()
 	})
-}
-
-func suffix(reason string) string {
-	if reason == "" {
-		return ""
-	}
-	return " (" + reason + ")"
 }

@@ -1,6 +1,7 @@
-// poolchat page loader: shows the name dialog at once, downloads the wasm
-// client with a progress bar, and starts it. A name given before the client
-// is running is kept on the form (data-pending) for the client to take.
+// poolchat page loader: shows the name dialog at once (unless the tab
+// resumes), downloads the wasm client with a progress bar, and starts it.
+// A name given before the client is running is kept on the form
+// (data-pending) for the client to take.
 "use strict";
 
 (() => {
@@ -22,14 +23,22 @@
   };
   form.addEventListener("submit", hold);
 
+  // A tab whose page ended without leaving (it crashed) resumes its
+  // place; the client asks for a name only if that fails.
+  let resuming = false;
   try {
     const saved = localStorage.getItem("poolchat.name");
     if (saved && !input.value) input.value = saved;
+    resuming = Boolean(sessionStorage.getItem("poolchat.resume") && sessionStorage.getItem("poolchat.session-name"));
   } catch (_) { /* storage may be off */ }
-  if (!dialog.open) dialog.showModal(); // modal: focus stays in the dialog
-  input.focus();
-  // go tool task dev reloads the page after each rebuild: rejoin at once.
-  if (document.body.hasAttribute("data-dev-reload") && input.value) form.requestSubmit();
+  if (resuming) {
+    status.textContent = "reconnecting…";
+  } else {
+    if (!dialog.open) dialog.showModal(); // modal: focus stays in the dialog
+    input.focus();
+    // go tool task dev reloads the page after each rebuild: rejoin at once.
+    if (document.body.hasAttribute("data-dev-reload") && input.value) form.requestSubmit();
+  }
 
   const fail = (err) => {
     status.textContent = "could not load the chat client";
