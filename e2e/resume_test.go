@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/poolchat/poolchat/internal/chattest"
@@ -322,6 +323,71 @@ func TestPageResumesMissedEvents(t *testing.T) {
 	b.waitFor("the disconnected status", statusIs+`"disconnected"`)
 	if tok := eval[any](b, storedToken); tok != nil {
 		t.Errorf("after \\quit the page still keeps the token %v", tok)
+	}
+	if n := b.errors.Load(); n != 0 {
+		t.Errorf("%d errors in the page", n)
+	}
+}
+
+// TestPageLoadsOlderHistory scrolls #log to the top: the page asks for the
+// messages before the oldest it shows and puts them above it, in order,
+// without moving what is on the screen, until there are no more.
+func TestPageLoadsOlderHistory(t *testing.T) {
+	room := startRoom(t, server.Config{}) // --history 50
+	nc := room.Join(t)
+	const total = 120
+	for i := 1; i <= total; i++ {
+		nc.Send(fmt.Sprintf("m%03d", i))
+		nc.Expect(fmt.Sprintf("%s: m%03d", nc.Name, i))
+	}
+	b := newRecordingBrowser(t)
+	joinPage(b, room, "Reader")
+	want := func(from int) string {
+		var w []string
+		for i := from; i <= total; i++ {
+			w = append(w, fmt.Sprintf("m%03d", i))
+		}
+		return js(strings.Join(w, "\n"))
+	}
+	shown := messageTexts + `.join("\n")`
+	b.waitFor("the join's history", shown+` === `+want(total-49))
+
+	// The top line stays where it is on the screen as older ones arrive.
+	const topOf = `(document.querySelector("#log li.message").getBoundingClientRect().top - document.getElementById("log").getBoundingClientRect().top)`
+	b.run(chromedp.Evaluate(`document.getElementById("log").scrollTop = 0`, nil))
+	before := eval[float64](b, topOf)
+	b.waitFor("a page of older messages", shown+` === `+want(total-99))
+	at := eval[float64](b, `(() => { const m = [...document.querySelectorAll("#log li.message")].find(e => e.textContent.endsWith("m071")); return m.getBoundingClientRect().top - document.getElementById("log").getBoundingClientRect().top })()`)
+	if at < before-1 || at > before+1 {
+		t.Errorf("the line at the top moved from %v to %v px as older ones came", before, at)
+	}
+
+	// Keep scrolling up until the first message.
+	b.waitFor("the first message", `(document.getElementById("log").scrollTop = 0, `+shown+` === `+want(1)+`)`)
+	// Two frames after one more scroll to the top, any request it made
+	// is sent; there must be none.
+	b.run(chromedp.Evaluate(`document.getElementById("log").scrollTop = 0`, nil))
+	b.run(chromedp.Evaluate(`new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))`, nil, func(p *runtime.EvaluateParams) *runtime.EvaluateParams {
+		return p.WithAwaitPromise(true)
+	}))
+	sent, received := sentAndReceived(b)
+	var asked []any
+	for _, e := range sent {
+		if e["type"] == "history" {
+			asked = append(asked, e["before"])
+			if e["limit"] != float64(50) {
+				t.Errorf("the page asked for %v", e)
+			}
+		}
+	}
+	var answers []any
+	for _, e := range received {
+		if e["type"] == "history" {
+			answers = append(answers, e["more"])
+		}
+	}
+	if len(asked) != 2 || fmt.Sprint(answers) != "[true true false]" {
+		t.Errorf("the page asked for history before %v, and got answers with more = %v", asked, answers)
 	}
 	if n := b.errors.Load(); n != 0 {
 		t.Errorf("%d errors in the page", n)

@@ -33,6 +33,9 @@ type client struct {
 	boxes    map[string]js.Value // user boxes by member id
 	seen     map[string]bool     // ids of messages already in #log
 	seenFIFO []string
+
+	olderPending bool // a history request is outstanding: the next history answers it
+	olderDone    bool // the server has no messages before the oldest shown
 }
 
 func newClient(doc js.Value) *client {
@@ -56,6 +59,7 @@ func (c *client) start() {
 		ev.Call("preventDefault")
 		c.sendMessage()
 	})
+	on(c.log, "scroll", func(js.Value) { c.loadOlder() })
 	// A page that is closed, reloaded or left has left the room (its
 	// socket sends 1001), so the next page of this tab must not resume.
 	on(js.Global(), "pagehide", func(ev js.Value) {

@@ -64,10 +64,16 @@ func (c *client) handle(ev js.Value) {
 	case "existing_users":
 		c.setUsers(ev.Get("users"))
 	case "history":
+		if c.olderPending {
+			c.olderPending = false
+			c.prependOlder(ev)
+			return
+		}
 		msgs := ev.Get("messages")
 		for i := range msgs.Length() {
 			c.showMessage(msgs.Index(i))
 		}
+		c.olderDone = !ev.Get("more").Truthy()
 	case "new_user":
 		id, name := str(ev, "id"), str(ev, "new_user_name")
 		if _, known := c.boxes[id]; !known {
@@ -131,8 +137,11 @@ func (c *client) welcome(ev js.Value) {
 	}
 	c.resuming = false
 	c.selfID, c.name = str(ev, "id"), str(ev, "name")
+	since := c.sess.seq
 	if epoch := str(ev, "epoch"); epoch != c.sess.epoch {
-		c.sess.epoch, c.sess.seq = epoch, 0 // another log: our seq counts in no other
+		// Another log: its seqs say nothing about the lines shown.
+		c.sess.epoch, c.sess.seq = epoch, 0
+		forgetSeqs(c.log)
 	}
 	recovered := ev.Get("resumed").Truthy() && ev.Get("recovered").Truthy()
 	if !recovered {
@@ -142,12 +151,18 @@ func (c *client) welcome(ev js.Value) {
 	c.sess.save()
 	storage("localStorage", "setItem", nameKey, c.name)
 	c.retries = 0
+	c.olderDone = !recovered // until the history that follows says whether there is more
 	c.setJoined(true)
 	c.setStatus("connected")
 	if c.dialog.Get("open").Bool() {
 		c.dialog.Call("close")
 	}
 	c.message.Call("focus")
+	if recovered && c.log.Get("childElementCount").Int() == 0 {
+		// A page loaded again (after a crash) resumed: what came before
+		// the events it missed is history it does not show yet.
+		c.askOlder(since+1, olderPage)
+	}
 }
 
 // setUsers redraws #users from an existing_users list, keeping the boxes
@@ -214,10 +229,18 @@ func (c *client) updateCount() {
 // showMessage appends a `message` event to #log, once per message id (a
 // rejoin replays history the page may already show).
 func (c *client) showMessage(m js.Value) {
-	id := str(m, "msg_id")
-	if id != "" {
+	if line, ok := c.messageLine(m); ok {
+		c.appendLine(line)
+	}
+}
+
+// messageLine makes the line of a `message` event, unless its id is
+// shown already. The line keeps the message's seq, where older history
+// starts.
+func (c *client) messageLine(m js.Value) (js.Value, bool) {
+	if id := str(m, "msg_id"); id != "" {
 		if c.seen[id] {
-			return
+			return js.Undefined(), false
 		}
 		c.seen[id] = true
 		c.seenFIFO = append(c.seenFIFO, id)
@@ -233,7 +256,11 @@ func (c *client) showMessage(m js.Value) {
 	if str(m, "id") == c.selfID {
 		kind += " own"
 	}
-	c.addLine(kind, who, str(m, "text"), str(m, "time"))
+	line := c.line(kind, who, str(m, "text"), str(m, "time"))
+	if seq := seqOf(m); seq > 0 {
+		line.Get("dataset").Set("seq", seq)
+	}
+	return line, true
 }
 
 // event logs a join, leave or rename.
@@ -242,11 +269,10 @@ func (c *client) event(text string) { c.addLine("event", "", text, "") }
 // notice logs the server's words for us.
 func (c *client) notice(text string) { c.addLine("notice", "*", text, "") }
 
-// addLine appends one line to #log from the page's template, keeping the
-// view at the bottom if it was there.
-func (c *client) addLine(kind, who, text, at string) {
-	log := c.log
-	atBottom := log.Get("scrollHeight").Float()-log.Get("scrollTop").Float()-log.Get("clientHeight").Float() < 40
+func (c *client) addLine(kind, who, text, at string) { c.appendLine(c.line(kind, who, text, at)) }
+
+// line makes one line of #log from the page's template.
+func (c *client) line(kind, who, text, at string) js.Value {
 	line := clone(c.lineTpl)
 	line.Set("className", "line "+kind)
 	setText(line, ".who", who)
@@ -257,6 +283,14 @@ func (c *client) addLine(kind, who, text, at string) {
 		date := js.Global().Get("Date").New(at)
 		t.Set("textContent", date.Call("toLocaleTimeString", js.ValueOf([]any{}), js.ValueOf(map[string]any{"hour": "2-digit", "minute": "2-digit"})))
 	}
+	return line
+}
+
+// appendLine adds a line at the end of #log, keeping the view at the
+// bottom if it was there.
+func (c *client) appendLine(line js.Value) {
+	log := c.log
+	atBottom := log.Get("scrollHeight").Float()-log.Get("scrollTop").Float()-log.Get("clientHeight").Float() < 40
 	log.Call("append", line)
 	for log.Get("childElementCount").Int() > maxLogLines {
 		log.Get("firstElementChild").Call("remove")

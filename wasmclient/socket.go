@@ -103,6 +103,7 @@ func (c *client) resumeFailed() {
 func (c *client) closed(code int) {
 	c.ws = js.Undefined()
 	c.resuming = false
+	c.olderPending = false
 	c.setJoined(false)
 	if c.quitting || code == closeReplaced {
 		c.sess.forget()
