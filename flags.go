@@ -33,6 +33,9 @@ type config struct {
 	retain         int
 	resumeGrace    time.Duration
 	fsync          bool
+	nats           string
+	room           string
+	node           string
 	showVersion    bool
 	devReload      bool // POOLCHAT_DEV: set by `go tool task dev`
 }
@@ -80,6 +83,9 @@ func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (co
 	fs.BoolVar(&c.ephemeral, "ephemeral", false, "keep the room in memory only: nothing is written to disk, a restart forgets it")
 	fs.IntVar(&c.retain, "retain", 10000, "keep the last `N` chat messages in the log, for history")
 	fs.DurationVar(&c.resumeGrace, "resume-grace", 60*time.Second, "a web member whose connection drops keeps its place for `D`,\nand takes it back unseen if it returns (0 turns resume off)")
+	fs.StringVar(&c.nats, "nats", "", "keep the room on this NATS cluster (JetStream enabled; comma-separated `URLS`)\ninstead of the embedded server; --data and --ephemeral are then unused")
+	fs.StringVar(&c.room, "room", "pool", "the room's `NAME` on NATS: nodes with the same NATS and room share it\n(lower-case letters, digits, - and _)")
+	fs.StringVar(&c.node, "node", "", "this node's `NAME` among the room's nodes (default: hostname and a random suffix)")
 	fs.BoolVar(&c.fsync, "fsync", false, "make every event reach the disk before anyone sees it: slower,\nbut a power loss loses nothing (without it, up to 2 minutes)")
 	fs.BoolVar(&c.showVersion, "version", false, "print the version and exit")
 
@@ -191,6 +197,9 @@ func newServer(c config, logw io.Writer) (*server.Server, error) {
 		Retain:         c.retain,
 		ResumeGrace:    cmp.Or(c.resumeGrace, -1), // 0 on the command line: off
 		Fsync:          c.fsync,
+		NATS:           c.nats,
+		Room:           c.room,
+		Node:           c.node,
 		Assets:         assets(),
 		Version:        v,
 		DevReload:      c.devReload,

@@ -167,9 +167,9 @@ func historyFrame(msgs []heldMessage, more bool) frame {
 	return frame{tcp: tcp, web: append(web, '}')}
 }
 
-// historyLines answers \history on TCP: the messages in their live line
-// formats, each after its time.
-func historyLines(msgs []heldMessage) frame {
+// historyAnswer answers \history: on TCP the messages in their live line
+// formats, each after its time; on the WebSocket a history event.
+func historyAnswer(msgs []heldMessage, more bool) frame {
 	tcp := line("* last ", strconv.Itoa(len(msgs)), " messages:")
 	for _, msg := range msgs {
 		tcp = append(tcp, '[')
@@ -177,7 +177,7 @@ func historyLines(msgs []heldMessage) frame {
 		tcp = append(tcp, "] "...)
 		tcp = append(tcp, msg.f.tcp...)
 	}
-	return frame{tcp: append(tcp, line("* end of history")...)}
+	return frame{tcp: append(tcp, line("* end of history")...), web: historyFrame(msgs, more).web}
 }
 
 // missedFrames are the events a resuming member missed, as they went out.

@@ -44,19 +44,35 @@ func (s *Server) handlePage() http.Handler {
 	})
 }
 
-// handleHealth answers /healthz with the pool's member counts.
+// handleHealth answers /healthz with the room's member counts (every
+// node's), this node, its link to NATS and the last log entry it applied;
+// 503 while it has lost the room.
 func (s *Server) handleHealth() http.Handler {
 	type health struct {
 		Status  string `json:"status"`
 		Members int    `json:"members"`
 		Web     int    `json:"web"`
 		TCP     int    `json:"tcp"`
+		Node    string `json:"node"`
+		NATS    string `json:"nats"` // embedded, connected or disconnected
+		Seq     uint64 `json:"seq"`
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		web, tcp := s.pool.Counts()
+		h := health{Status: "ok", Members: web + tcp, Web: web, TCP: tcp, Node: s.pool.node, NATS: "connected", Seq: s.pool.seq.Load()}
+		switch l := s.pool.roomLog; {
+		case l.Embedded():
+			h.NATS = "embedded"
+		case !l.Connected():
+			h.NATS = "disconnected"
+		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
-		json.NewEncoder(w).Encode(health{Status: "ok", Members: web + tcp, Web: web, TCP: tcp})
+		if s.unavailable.Load() {
+			h.Status = "unavailable"
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		json.NewEncoder(w).Encode(h)
 	})
 }
 

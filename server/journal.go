@@ -20,7 +20,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -40,6 +39,10 @@ type roomLog interface {
 	Follow(from uint64, handle func(roomlog.Entry)) (follower, error)
 	Trim(ctx context.Context, subject string, keep int) error
 	Forget(ctx context.Context, subject string) error
+	Alive(ctx context.Context, node string) error
+	Nodes(ctx context.Context) (map[string]bool, error)
+	Connected() bool
+	Embedded() bool
 	Close() error
 }
 
@@ -113,7 +116,7 @@ func (p *ClientPool) Register(m *Member, name string) *Refusal {
 	if m.inRoom {
 		return refuse(CodeBadRequest, "you have already joined")
 	}
-	e := entry{Kind: kindJoin, Name: name, Via: m.via}
+	e := entry{Kind: kindJoin, Name: name, Via: m.via, Node: p.node}
 	if name == "" {
 		web, tcp := p.Counts()
 		e.Guest = guestPrefix + strconv.Itoa(1+rand.IntN(max(100, 10*(web+tcp+1))))
@@ -178,7 +181,7 @@ func (p *ClientPool) Resume(m *Member, token string, since uint64) *Refusal {
 	m.token, m.resumeSince = newResumeToken(), since
 	m.joinResult = make(chan *Refusal, 1)
 	p.call(func() { p.pending[m.id] = m })
-	if _, err := p.append(m, entry{Kind: kindResume, ID: m.id, Old: old, Token: tokenHash(m.token)}); err != nil {
+	if _, err := p.append(m, entry{Kind: kindResume, ID: m.id, Old: old, Token: tokenHash(m.token), Node: p.node}); err != nil {
 		p.post(func() { delete(p.pending, m.id) })
 		return errLogDown
 	}
@@ -287,8 +290,7 @@ func (p *ClientPool) handle(m *Member, cmd Command) {
 		p.tell(m, noticeFrame(helpLines...))
 	case CommandHistory:
 		n, _ := strconv.Atoi(cmd.Arg)
-		msgs, _ := p.history.before(0, n)
-		p.tell(m, historyLines(msgs))
+		p.tell(m, historyAnswer(p.history.before(0, n)))
 	}
 }
 
@@ -315,56 +317,100 @@ func (p *ClientPool) tellAfter(m *Member, r *Refusal) {
 }
 
 // Start replays the log into the pool, which must be running, and returns
-// once the room is as the log left it. Members the log still holds were
-// connected to this node before it stopped without saying so (a crash):
-// they are announced as left.
+// once the room is as the log left it. Members the log still holds from
+// this node's last run, or from nodes no longer alive, are reaped.
 func (p *ClientPool) Start() (follower, error) {
 	f, err := p.roomLog.Follow(1, func(e roomlog.Entry) { p.post(func() { p.apply(e) }) })
 	if err != nil {
 		return nil, fmt.Errorf("room log: %w", err)
 	}
-	// The log's last seq may be of an entry since forgotten, which the
-	// follower never hands over: the replay is done when an entry of our
-	// own, appended now, comes back.
+	if err := p.catchUp(); err != nil {
+		f.Stop()
+		return nil, err
+	}
+	p.call(func() { p.replayed = p.applied })
+	ctx, cancel := context.WithTimeout(context.Background(), appendTimeout)
+	defer cancel()
+	if err := p.reap(ctx, true); err != nil {
+		f.Stop()
+		return nil, err
+	}
+	return f, nil
+}
+
+// catchUp returns once the pool has applied everything the log held when
+// it was called. The log's last seq may be of an entry since forgotten,
+// which the follower never hands over: so an entry of this node's own,
+// appended now, marks the point.
+func (p *ClientPool) catchUp() error {
 	marker := "start." + uuid.NewString()
 	ctx, cancel := context.WithTimeout(context.Background(), appendTimeout)
 	defer cancel()
 	last, err := p.roomLog.Append(ctx, marker, uuid.NewString(), []byte(`{"k":"start"}`))
 	if err != nil {
-		f.Stop()
-		return nil, fmt.Errorf("room log: %w", err)
+		return fmt.Errorf("room log: %w", err)
 	}
-	var stale []*Member
-	caughtUp := make(chan struct{})
-	p.postAfter(last, func() {
-		p.replayed = last
-		stale = slices.Clone(p.order)
-		close(caughtUp)
+	if !p.callAfter(last, func() { p.forgetLater(marker) }) {
+		return errors.New("room log: the pool stopped")
+	}
+	return nil
+}
+
+// orphanAll ends the connection of every member of this node, which has
+// lost the room, and marks them for reaping once it is back.
+func (p *ClientPool) orphanAll() {
+	p.call(func() {
+		for _, m := range p.order {
+			if m.out != nil && !m.orphan {
+				m.orphan = true
+				m.gone.Store(true)
+				m.out.close(endLost)
+			}
+		}
 	})
-	select {
-	case <-caughtUp:
-	case <-f.Done():
-		return nil, fmt.Errorf("room log: replay broke off: %w", f.Stop())
+}
+
+// reap ends the membership of those whose node is gone: a node that is no
+// longer alive, or, at start, this node's own last run. TCP members leave
+// (the node that notices first records it; the log keeps one); web members
+// keep their place for the resume grace, on every node at once.
+func (p *ClientPool) reap(ctx context.Context, starting bool) error {
+	alive, err := p.roomLog.Nodes(ctx)
+	if err != nil {
+		return fmt.Errorf("room log: %w", err)
 	}
-	if err := p.roomLog.Forget(ctx, marker); err != nil {
-		p.log.Warn("log forget", "err", err)
-	}
-	// Web members may come back within their grace (detach); the others
-	// left with the run that died.
+	var leaving []*Member
 	kept := 0
-	for _, m := range stale {
-		if m.via == ViaWeb && m.tokenHash != "" && p.grace > 0 {
-			p.call(func() { p.detach(m) })
-			kept++
-		} else if _, err := p.append(nil, leaveEntry(m, whyNodeLost)); err != nil {
-			f.Stop()
-			return nil, fmt.Errorf("room log: %w", err)
+	p.call(func() {
+		// On a log of its own, this node is the only one: any other name
+		// is one of its own earlier runs.
+		alone := p.roomLog.Embedded()
+		for _, m := range p.order {
+			gone := !alive[m.node] || starting && m.node == p.node || m.orphan || alone && m.node != p.node
+			if m.node == "" { // from before nodes had names: this node's last run
+				gone = starting
+			}
+			if m.lost || !gone || m.out != nil && !m.orphan {
+				continue
+			}
+			m.lost = true
+			if m.via == ViaWeb && m.tokenHash != "" && p.grace > 0 {
+				p.detach(m)
+				kept++
+			} else {
+				leaving = append(leaving, m)
+			}
+		}
+	})
+	for _, m := range leaving {
+		if _, err := p.append(nil, leaveEntry(m, whyNodeLost)); err != nil {
+			return fmt.Errorf("room log: %w", err)
 		}
 	}
-	if len(stale) > 0 {
-		p.log.Info("members of the last run", "left", len(stale)-kept, "keeping_their_place", kept)
+	if len(leaving)+kept > 0 {
+		p.log.Info("members whose node is gone", "left", len(leaving), "keeping_their_place", kept)
 	}
-	return f, nil
+	return nil
 }
 
 // Shutdown ends every member's connection with the shutdown notice, records

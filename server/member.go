@@ -31,6 +31,9 @@ type Member struct {
 	joinResult chan *Refusal // the room's answer to its last join
 
 	// Owned by the pool goroutine.
+	node        string      // the node it is connected to
+	lost        bool        // its node is gone, and that has been dealt with
+	orphan      bool        // this node lost the room while it was connected here
 	tokenHash   string      // the hash of its resume token; "" for none
 	grace       *time.Timer // while it is dropped and keeps its place
 	resumeSince uint64      // the seq a resuming connection has seen up to

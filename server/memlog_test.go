@@ -127,3 +127,10 @@ func (f *memFollower) Stop() error {
 }
 
 func (f *memFollower) Done() <-chan struct{} { return f.done }
+
+// A memLog serves one node, which is always alive and connected.
+func (l *memLog) Alive(context.Context, string) error { return nil }
+
+func (l *memLog) Nodes(context.Context) (map[string]bool, error) { return map[string]bool{}, nil }
+func (l *memLog) Connected() bool                                { return true }
+func (l *memLog) Embedded() bool                                 { return true }

@@ -350,6 +350,7 @@ var (
 	endSlow     = ending{line: "! disconnected: you were not reading fast enough", status: 1008, reason: "not reading fast enough", drop: true}
 	endFull     = ending{line: "! server full", status: 1013, reason: "server full"}
 	endReplaced = ending{status: 4001, reason: "replaced", drop: true} // the member resumed on another connection
+	endLost     = ending{line: "* lost the room; reconnect to another server", status: 1012, reason: "lost the room", drop: true}
 )
 
 // maxPacked is how many bytes of queued events are packed into one write

@@ -28,6 +28,7 @@ type ClientPool struct {
 	now     func() time.Time
 	roomLog roomLog // where the room's events are stored and ordered (journal.go)
 	retain  int     // messages the log keeps
+	node    string  // this node's name
 
 	// Owned by the pool goroutine.
 	pool      map[string]*Member // joined members by id
@@ -46,6 +47,7 @@ type ClientPool struct {
 	applied   uint64             // the last log entry applied
 	waiting   []waitingOp        // work waiting for a log entry to be applied
 	untrimmed int                // messages applied since the log was last trimmed
+	forgets   []pendingForget    // subjects of the log to purge, oldest first
 
 	// When to return memory after a storm, and what to call then (tests).
 	tidyAfter int
@@ -55,6 +57,7 @@ type ClientPool struct {
 	// Member counts by transport, written by the pool goroutine and read
 	// without waiting for it, so /healthz answers even when the pool is busy.
 	webCount, tcpCount atomic.Int64
+	seq                atomic.Uint64 // applied, for /healthz
 }
 
 // newClientPool returns an empty pool that stores its messages in roomLog,

@@ -227,4 +227,9 @@ func TestHistoryPaging(t *testing.T) {
 		}
 	}
 	nc.Expect("* end of history")
+
+	web.Say(`\history 2`)
+	if h := web.Expect("history"); len(h["messages"].([]any)) != 2 || h["more"] != true {
+		t.Fatalf("\\history 2 from the page: %v", h)
+	}
 }

@@ -34,6 +34,7 @@ type entry struct {
 	Why   string    `json:"why,omitempty"`   // leave: one of the why constants
 	Token string    `json:"token,omitempty"` // join, resume: the hash of the member's resume token; leave after the grace: the one it held then
 	Old   string    `json:"old,omitempty"`   // resume: the hash of the token given up
+	Node  string    `json:"node,omitempty"`  // join, resume: the node the member is connected to
 }
 
 // The kinds of log entries.
@@ -73,6 +74,7 @@ func endingFor(why string) ending {
 func (p *ClientPool) apply(le roomlog.Entry) {
 	defer func() { // even if applying it panics: the room goes on
 		p.applied = le.Seq
+		p.seq.Store(le.Seq)
 		p.runWaiting()
 	}()
 	var e entry
@@ -122,7 +124,9 @@ func (p *ClientPool) applyJoin(seq uint64, e entry) {
 		display = p.guestName(e.Guest, seq)
 		key = display
 	} else if display, key, r = p.checkNewName(nil, e.Name); r != nil {
-		p.log.Info("join refused", "id", e.ID, "via", e.Via, "code", r.Code)
+		if m != nil {
+			p.log.Info("join refused", "id", e.ID, "via", e.Via, "code", r.Code)
+		}
 		p.forget(seq, e.ID)
 		answer(r)
 		return
@@ -130,6 +134,7 @@ func (p *ClientPool) applyJoin(seq uint64, e entry) {
 	if m == nil { // another node's member, or one from before a restart
 		m = &Member{id: e.ID, via: e.Via}
 	}
+	m.node = e.Node
 	m.setName(display, key)
 	m.joined = true
 	m.setToken(p, e.Token)
@@ -169,6 +174,7 @@ func (p *ClientPool) applyResume(seq uint64, e entry) {
 	if m == nil { // taken back through another node
 		m = &Member{id: old.id, via: ViaWeb}
 	}
+	m.node = e.Node
 	m.setName(old.name, old.key)
 	m.joined = true
 	m.setToken(p, e.Token)
@@ -299,16 +305,50 @@ func (p *ClientPool) broadcastNumbered(seq uint64, f frame, except *Member) {
 }
 
 // forget purges a member's entries from the log once it has left (or was
-// refused): they no longer change the room. Entries already replayed at
-// start were forgotten then, or will be by the run that applies them live.
+// refused): they no longer change the room. Not at once: purging a subject
+// moves every reader of the stream past the purged entries, so a purge of
+// an entry that a node has not read yet would make it skip whatever came
+// before (as JetStream does it); after forgetDelay every node has read it.
+// Entries replayed at start were forgotten by the run that applied them
+// live, or will be.
 func (p *ClientPool) forget(seq uint64, id string) {
-	if seq <= p.replayed {
-		return
+	if seq > p.replayed {
+		p.forgetLater(subjectMember(id))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), appendTimeout)
-	defer cancel()
-	if err := p.roomLog.Forget(ctx, subjectMember(id)); err != nil {
-		p.log.Warn("log forget", "id", id, "err", err)
+}
+
+// forgetLater queues a subject of the log to be purged after forgetDelay.
+// Pool goroutine only.
+func (p *ClientPool) forgetLater(subject string) {
+	p.forgets = append(p.forgets, pendingForget{subject, time.Now().Add(forgetDelay)})
+}
+
+// forgetDelay is how far behind every node an entry is before it is
+// purged: a node further behind has lost the room anyway.
+const forgetDelay = 30 * time.Second
+
+// pendingForget is a subject of the log to purge once its time has come.
+type pendingForget struct {
+	subject string
+	due     time.Time
+}
+
+// forgetDue purges the subjects whose time has come. It runs outside the
+// pool goroutine, so the pool never waits for the log.
+func (p *ClientPool) forgetDue(ctx context.Context) {
+	var due []pendingForget
+	p.call(func() {
+		n := 0
+		for n < len(p.forgets) && !p.forgets[n].due.After(time.Now()) {
+			n++
+		}
+		due = slices.Clone(p.forgets[:n])
+		p.forgets = slices.Delete(p.forgets, 0, n)
+	})
+	for _, f := range due {
+		if err := p.roomLog.Forget(ctx, f.subject); err != nil {
+			p.log.Warn("log forget", "subject", f.subject, "err", err)
+		}
 	}
 }
 

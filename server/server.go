@@ -9,7 +9,9 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/poolchat/poolchat/server/roomlog"
@@ -48,6 +50,10 @@ type Config struct {
 	Retain    int    // messages the log keeps for history (default 10000)
 	Fsync     bool   // every event reaches the disk before anyone sees it (slower; survives a power loss)
 
+	NATS string // URLs of an outside NATS cluster for the room's log, instead of the embedded server
+	Room string // the room's name on NATS (default "pool")
+	Node string // this node's name (default: hostname and a random suffix)
+
 	// ResumeGrace is how long a web member whose connection dropped keeps
 	// its place (default 60 s; negative: not at all).
 	ResumeGrace time.Duration
@@ -66,6 +72,11 @@ type Server struct {
 
 	conns  *tracker          // connections being served, both transports
 	assets map[string]*asset // the browser files, by name
+
+	unavailable atomic.Bool // lost the room (NATS out of reach): newcomers are refused
+	lostMu      sync.Mutex
+	lostTimer   *time.Timer // runs out when NATS has been out of reach for lostAfter
+	stopping    bool        // under lostMu: Serve is ending, NATS's news no longer matters
 }
 
 // New returns a Server for cfg, with defaults filled in. It does not listen
@@ -104,6 +115,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Retain <= 0 {
 		cfg.Retain = 10000
 	}
+	if cfg.Node == "" {
+		cfg.Node = defaultNodeName()
+	}
 	if cfg.ResumeGrace == 0 {
 		cfg.ResumeGrace = 60 * time.Second
 	}
@@ -115,6 +129,7 @@ func New(cfg Config) (*Server, error) {
 		conns: newTracker(),
 	}
 	s.pool.grace = cfg.ResumeGrace
+	s.pool.node = cfg.Node
 	if cfg.Assets != nil {
 		var err error
 		if s.assets, err = loadAssets(cfg.Assets); err != nil {
@@ -155,7 +170,19 @@ func (s *Server) Listen() error {
 
 // openLog opens the room's log: on disk under DataDir, or in memory.
 func (s *Server) openLog() error {
-	l, err := roomlog.Open(roomlog.Config{Dir: s.cfg.DataDir, Ephemeral: s.cfg.Ephemeral, SyncAlways: s.cfg.Fsync, Logger: s.log})
+	cfg := roomlog.Config{
+		Dir: s.cfg.DataDir, Ephemeral: s.cfg.Ephemeral, SyncAlways: s.cfg.Fsync,
+		URLs: s.cfg.NATS, Room: s.cfg.Room, OnConnection: s.natsChanged, Logger: s.log,
+	}
+	if s.cfg.NATS != "" {
+		cfg.Replicas = 3 // so the room outlives a server of the cluster
+	}
+	l, err := roomlog.Open(cfg)
+	if err != nil && cfg.Replicas > 1 && (strings.Contains(err.Error(), "insufficient resources") || strings.Contains(err.Error(), "not supported in non-clustered mode")) {
+		s.log.Warn("the nats cluster cannot keep 3 copies of the room; keeping 1", "err", err)
+		cfg.Replicas = 1
+		l, err = roomlog.Open(cfg)
+	}
 	if err != nil {
 		return err
 	}
@@ -183,13 +210,22 @@ func (s *Server) Serve(ctx context.Context) error {
 	defer background.Wait()
 	defer stopPool()
 	background.Go(func() { s.pool.Run(poolCtx) })
-	follower, err := s.pool.Start() // a stop asked for now comes after the replay
+	aliveCtx, cancelAlive := context.WithTimeout(context.Background(), appendTimeout)
+	err := s.pool.roomLog.Alive(aliveCtx, s.pool.node)
+	cancelAlive()
+	var follower follower
+	if err == nil {
+		follower, err = s.pool.Start() // a stop asked for now comes after the replay
+	}
 	if err != nil {
 		s.tcpLn.Close()
 		s.httpLn.Close()
 		return err
 	}
 	defer follower.Stop()
+	watchCtx, stopWatching := context.WithCancel(context.Background())
+	defer stopWatching()
+	background.Go(func() { s.watchNodes(watchCtx) })
 	background.Go(func() { s.acceptTCP() })
 	httpErr := make(chan error, 1)
 	background.Go(func() {
@@ -204,6 +240,13 @@ func (s *Server) Serve(ctx context.Context) error {
 	case err = <-httpErr:
 	}
 	s.log.Info("poolchat stopping")
+	stopWatching()
+	s.lostMu.Lock()
+	s.stopping = true
+	if s.lostTimer != nil {
+		s.lostTimer.Stop()
+	}
+	s.lostMu.Unlock()
 	start := time.Now()
 	s.tcpLn.Close()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), s.cfg.StopTimeout)

@@ -51,6 +51,11 @@ func (s *Server) serveTCP(conn net.Conn) {
 	lr := NewLineReader(conn)
 
 	ip := addrIP(conn.RemoteAddr().String())
+	if s.unavailable.Load() {
+		s.log.Info("refused", "via", ViaTCP, "addr", addr, "reason", "room unavailable")
+		hangUp(conn, lr, "! the room is unavailable")
+		return
+	}
 	if !s.gate.admit(ip) {
 		s.log.Info("refused", "via", ViaTCP, "addr", addr, "reason", "server full")
 		hangUp(conn, lr, endFull.line)

@@ -43,6 +43,11 @@ type wireInbound struct {
 func (s *Server) handleWS() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ip, addr := addrIP(r.RemoteAddr), r.RemoteAddr
+		if s.unavailable.Load() {
+			s.log.Info("refused", "via", ViaWeb, "addr", addr, "reason", "room unavailable")
+			http.Error(w, "the room is unavailable", http.StatusServiceUnavailable)
+			return
+		}
 		if !s.gate.admit(ip) {
 			s.log.Info("refused", "via", ViaWeb, "addr", addr, "reason", "server full")
 			http.Error(w, "server full", http.StatusServiceUnavailable)

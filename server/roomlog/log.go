@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -47,6 +48,20 @@ type Config struct {
 	// not of the machine; see the package comment. Ignored when Ephemeral.
 	SyncAlways bool
 
+	// URLs, comma-separated, are an outside NATS cluster with JetStream to
+	// keep the log in instead of the embedded server; Dir, Ephemeral and
+	// SyncAlways are then the cluster's business and ignored here.
+	URLs string
+
+	// Replicas is how many servers of the cluster keep each entry: 1 (the
+	// default) for a single server; 3 on a cluster of three or more, so
+	// that the room survives a server's death.
+	Replicas int
+
+	// OnConnection, if set, is called (on a goroutine of the NATS client)
+	// each time the connection to NATS is lost (false) or back (true).
+	OnConnection func(up bool)
+
 	// Room is the room's name; DefaultRoom when empty. It names the stream
 	// and its subjects, so it is limited to lower-case ASCII letters,
 	// digits, '-' and '_', at most 64 of them.
@@ -70,6 +85,10 @@ type Log struct {
 	name   string // the stream's name
 	prefix string // subject prefix, with its trailing dot
 	epoch  string
+
+	nodes    jetstream.KeyValue // the nodes alive, each key expiring NodeTTL after it was last put
+	embedded bool               // on the server in this process, not an outside cluster
+	up       atomic.Bool        // the connection to NATS is up
 
 	mu        sync.Mutex
 	closed    bool
@@ -99,10 +118,16 @@ func Open(cfg Config) (_ *Log, err error) {
 	}
 	defer func() {
 		if err != nil {
+			l.mu.Lock()
+			l.closed = true // the connection's end is not news to anyone
+			l.mu.Unlock()
 			l.shutdown()
 		}
 	}()
 
+	if cfg.URLs != "" {
+		return l, l.connect(cfg, room, cfg.URLs)
+	}
 	var storeDir string
 	if cfg.Ephemeral {
 		if storeDir, err = ephemeralStoreDir(); err != nil {
@@ -133,22 +158,36 @@ func Open(cfg Config) (_ *Log, err error) {
 		return nil, fmt.Errorf("roomlog: %w", err)
 	}
 
-	l.nc, err = nats.Connect("",
-		nats.InProcessServer(l.srv),
-		nats.Name("poolchat-roomlog"),
-		nats.MaxReconnects(-1), // the server is in this process: never give up on it
-	)
-	if err != nil {
-		return nil, fmt.Errorf("roomlog: connect to embedded server: %w", err)
-	}
-	if l.js, err = jetstream.New(l.nc); err != nil {
-		return nil, fmt.Errorf("roomlog: %w", err)
-	}
-
-	storage := jetstream.FileStorage
 	if cfg.Ephemeral {
+		cfg.Replicas = 1
+	}
+	return l, l.connect(cfg, room, "", nats.InProcessServer(l.srv))
+}
+
+// connect reaches the server (the embedded one through an in-process
+// connection, or an outside cluster at urls) and opens the room's stream
+// and its bucket of live nodes.
+func (l *Log) connect(cfg Config, room, urls string, opts ...nats.Option) (err error) {
+	l.embedded = urls == ""
+	opts = append(opts,
+		nats.Name("poolchat-roomlog"),
+		nats.MaxReconnects(-1), // never give up: the room waits for NATS to come back
+		nats.ReconnectWait(250*time.Millisecond),
+		nats.DisconnectErrHandler(func(*nats.Conn, error) { l.connectionChanged(cfg, false) }),
+		nats.ReconnectHandler(func(*nats.Conn) { l.connectionChanged(cfg, true) }),
+	)
+	if l.nc, err = nats.Connect(urls, opts...); err != nil {
+		return fmt.Errorf("roomlog: connect to nats: %w", err)
+	}
+	l.up.Store(true)
+	if l.js, err = jetstream.New(l.nc); err != nil {
+		return fmt.Errorf("roomlog: %w", err)
+	}
+	storage := jetstream.FileStorage
+	if cfg.Ephemeral && l.embedded {
 		storage = jetstream.MemoryStorage
 	}
+	replicas := max(cfg.Replicas, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 	defer cancel()
 	if l.stream, l.epoch, err = openStream(ctx, l.js, jetstream.StreamConfig{
@@ -157,13 +196,74 @@ func Open(cfg Config) (_ *Log, err error) {
 		Subjects:    []string{l.prefix + ">"},
 		Retention:   jetstream.LimitsPolicy,
 		Storage:     storage,
-		Replicas:    1,
+		Replicas:    replicas,
 		Discard:     jetstream.DiscardOld,
 		Duplicates:  2 * time.Minute,
 	}); err != nil {
-		return nil, fmt.Errorf("roomlog: stream %s: %w", l.name, err)
+		return fmt.Errorf("roomlog: stream %s: %w", l.name, err)
 	}
-	return l, nil
+	if l.nodes, err = l.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      l.name + "_nodes",
+		Description: "poolchat nodes alive in room " + room,
+		TTL:         NodeTTL,
+		Storage:     storage,
+		Replicas:    replicas,
+	}); err != nil {
+		return fmt.Errorf("roomlog: bucket of nodes: %w", err)
+	}
+	return nil
+}
+
+// connectionChanged records and reports a lost or regained connection,
+// unless the log is closing, which closes the connection itself.
+func (l *Log) connectionChanged(cfg Config, up bool) {
+	l.up.Store(up)
+	l.mu.Lock()
+	closed := l.closed
+	l.mu.Unlock()
+	if cfg.OnConnection != nil && !closed {
+		cfg.OnConnection(up)
+	}
+}
+
+// Connected reports whether the log's connection to NATS is up now.
+func (l *Log) Connected() bool { return l.up.Load() }
+
+// Embedded reports whether the log runs on the server embedded in this
+// process rather than an outside cluster.
+func (l *Log) Embedded() bool { return l.embedded }
+
+// NodeTTL is how long a node counts as alive after it last said so
+// (Alive): a node that stops saying so is dead that long after.
+const NodeTTL = 3 * time.Second
+
+// Alive records that the node of this name is alive, for NodeTTL.
+func (l *Log) Alive(ctx context.Context, node string) error {
+	if err := l.begin(); err != nil {
+		return err
+	}
+	defer l.ops.Done()
+	if _, err := l.nodes.PutString(ctx, node, time.Now().UTC().Format(time.RFC3339)); err != nil {
+		return fmt.Errorf("roomlog: node %s alive: %w", node, err)
+	}
+	return nil
+}
+
+// Nodes returns the names of the nodes alive now.
+func (l *Log) Nodes(ctx context.Context) (map[string]bool, error) {
+	if err := l.begin(); err != nil {
+		return nil, err
+	}
+	defer l.ops.Done()
+	alive := map[string]bool{}
+	keys, err := l.nodes.ListKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("roomlog: nodes: %w", err)
+	}
+	for k := range keys.Keys() {
+		alive[k] = true
+	}
+	return alive, nil
 }
 
 // openStream returns the stream cfg names and its epoch, creating the

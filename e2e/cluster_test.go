@@ -1,0 +1,327 @@
+package e2e
+
+// Several poolchat nodes sharing one room on a NATS server (SPEC §10): real
+// processes over loopback, a nats-server built from its module and the
+// poolchat binary built from this one.
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/poolchat/poolchat/internal/chattest"
+)
+
+// builds holds the binaries the cluster tests run, built once.
+var builds struct {
+	once     sync.Once
+	dir      string
+	err      error
+	poolchat string
+	nats     string
+}
+
+// binaries builds poolchat and nats-server once for the package's tests.
+func binaries(t *testing.T) (poolchat, nats string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds binaries")
+	}
+	builds.once.Do(func() {
+		if builds.dir, builds.err = os.MkdirTemp("", "poolchat-e2e-"); builds.err != nil {
+			return
+		}
+		builds.poolchat = filepath.Join(builds.dir, "poolchat")
+		builds.nats = filepath.Join(builds.dir, "nats-server")
+		for _, b := range [][2]string{{builds.poolchat, "."}, {builds.nats, "github.com/nats-io/nats-server/v2"}} {
+			cmd := exec.Command("go", "build", "-o", b[0], b[1])
+			cmd.Dir = ".."
+			if out, err := cmd.CombinedOutput(); err != nil {
+				builds.err = fmt.Errorf("go build %s: %v\n%s", b[1], err, out)
+				return
+			}
+		}
+	})
+	if builds.err != nil {
+		t.Fatal(builds.err)
+	}
+	return builds.poolchat, builds.nats
+}
+
+// natsProc is a nats-server with JetStream on a loopback port.
+type natsProc struct {
+	cmd  *exec.Cmd
+	url  string
+	args []string
+}
+
+var natsListening = regexp.MustCompile(`Listening for client connections on ([0-9.]+:[0-9]+)`)
+
+// startNATS runs nats-server with JetStream storing under dir, on port (0:
+// any), and waits until it listens.
+func startNATS(t *testing.T, bin, dir string, port int) *natsProc {
+	t.Helper()
+	args := []string{"-js", "-a", "127.0.0.1", "-p", fmt.Sprint(port), "-sd", dir}
+	if port == 0 {
+		args[4] = "-1"
+	}
+	n := &natsProc{args: args}
+	n.start(t, bin)
+	return n
+}
+
+func (n *natsProc) start(t *testing.T, bin string) {
+	t.Helper()
+	n.cmd = exec.Command(bin, n.args...)
+	stderr, err := n.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	cmd := n.cmd
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	lines := bufio.NewScanner(stderr)
+	for lines.Scan() {
+		if m := natsListening.FindStringSubmatch(lines.Text()); m != nil {
+			n.url = "nats://" + m[1]
+			if n.args[4] == "-1" { // keep the port across a restart
+				n.args[4] = strings.Split(m[1], ":")[1]
+			}
+			break
+		}
+	}
+	if n.url == "" {
+		t.Fatal("nats-server did not say where it listens")
+	}
+	go io.Copy(io.Discard, stderr)
+	// JetStream is ready once the server answers: poolchat waits for it
+	// too, so nothing more is needed here.
+}
+
+// stop ends nats-server with SIGKILL.
+func (n *natsProc) stop() {
+	n.cmd.Process.Kill()
+	n.cmd.Wait()
+}
+
+// node is one poolchat process.
+type node struct {
+	cmd      *exec.Cmd
+	tcpAddr  string
+	httpAddr string
+	stderr   *bytes.Buffer
+}
+
+// startNode runs poolchat on port-0 loopback addresses with args.
+func startNode(t *testing.T, bin string, args ...string) *node {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"--http-addr", "127.0.0.1:0", "--tcp-addr", "127.0.0.1:0"}, args...)...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &node{cmd: cmd, stderr: new(bytes.Buffer)}
+	cmd.Stderr = n.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	lines := bufio.NewScanner(stdout)
+	for (n.tcpAddr == "" || n.httpAddr == "") && lines.Scan() {
+		l := lines.Text()
+		if rest, ok := strings.CutPrefix(l, "web  http://"); ok {
+			n.httpAddr = rest
+		}
+		if rest, ok := strings.CutPrefix(l, "tcp  nc "); ok {
+			host, port, _ := strings.Cut(rest, " ")
+			n.tcpAddr = net.JoinHostPort(host, port)
+		}
+	}
+	if n.tcpAddr == "" || n.httpAddr == "" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("poolchat did not print its addresses; stderr:\n%s", n.stderr)
+	}
+	go io.Copy(io.Discard, stdout)
+	return n
+}
+
+// room is the node as chattest sees a room, to dial it.
+func (n *node) room() *chattest.Room {
+	return &chattest.Room{TCPAddr: n.tcpAddr, HTTPAddr: n.httpAddr}
+}
+
+// health reads /healthz.
+func (n *node) health(t *testing.T) (int, map[string]any) {
+	t.Helper()
+	resp, err := http.Get("http://" + n.httpAddr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var h map[string]any
+	json.NewDecoder(resp.Body).Decode(&h)
+	return resp.StatusCode, h
+}
+
+// TestNodesShareOneOrder: members on two nodes talking at once all see
+// every message, in one order, the same on both nodes.
+func TestNodesShareOneOrder(t *testing.T) {
+	poolchat, nats := binaries(t)
+	ns := startNATS(t, nats, t.TempDir(), 0)
+	a := startNode(t, poolchat, "--nats", ns.url, "--node", "a")
+	b := startNode(t, poolchat, "--nats", ns.url, "--node", "b")
+
+	var members []*chattest.TCPClient
+	for i := range 6 {
+		n := a
+		if i%2 == 1 {
+			n = b
+		}
+		c := n.room().Join(t)
+		for _, prev := range members {
+			prev.Expect("* " + c.Name + " joined")
+		}
+		members = append(members, c)
+	}
+	const each = 20
+	var wg sync.WaitGroup
+	for _, c := range members {
+		wg.Go(func() {
+			for i := range each {
+				c.Send(fmt.Sprintf("n=%d", i))
+			}
+		})
+	}
+	transcripts := make([][]string, len(members))
+	for i, c := range members {
+		wg.Go(func() {
+			for len(transcripts[i]) < each*len(members) {
+				if l := c.ReadLine(); !strings.HasPrefix(l, "! ") { // a flood notice is for one member
+					transcripts[i] = append(transcripts[i], l)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for i := range transcripts[1:] {
+		if got, want := strings.Join(transcripts[i+1], "\n"), strings.Join(transcripts[0], "\n"); got != want {
+			t.Fatalf("member %d saw another order than member 0:\n%s\n---\n%s", i+1, got, want)
+		}
+	}
+	if code, h := a.health(t); code != 200 || h["members"] != 6.0 || h["node"] != "a" || h["nats"] != "connected" {
+		t.Fatalf("healthz of a: %d %v", code, h)
+	}
+}
+
+// TestNodesNameRace: two nodes asked for the same name at the same moment,
+// round after round: exactly one join wins, the other hears name_taken.
+func TestNodesNameRace(t *testing.T) {
+	poolchat, nats := binaries(t)
+	ns := startNATS(t, nats, t.TempDir(), 0)
+	a := startNode(t, poolchat, "--nats", ns.url, "--node", "a")
+	b := startNode(t, poolchat, "--nats", ns.url, "--node", "b")
+	for round := range 20 {
+		name := fmt.Sprintf("Racer%d", round)
+		ca, cb := a.room().DialWS(t), b.room().DialWS(t)
+		var wg sync.WaitGroup
+		results := make([]string, 2)
+		for i, c := range []*chattest.WSClient{ca, cb} {
+			wg.Go(func() {
+				c.Send(map[string]any{"type": "got_a_new_user", "name": name})
+				if e, err := c.TryNext(chattest.Timeout); err == nil {
+					results[i] = e.Str("type") + e.Str("code")
+				} else {
+					results[i] = err.Error()
+				}
+			})
+		}
+		wg.Wait()
+		if got := strings.Join(results, " "); got != "welcome errorname_taken" && got != "errorname_taken welcome" {
+			t.Fatalf("round %d: %s\nnode a:\n%s\nnode b:\n%s", round, got, a.stderr, b.stderr)
+		}
+		ca.Conn.CloseNow()
+		cb.Conn.CloseNow()
+	}
+}
+
+// TestNodeKilled: when a node dies, the other announces its TCP members as
+// left, once, and its web members keep their place for the grace: one that
+// resumes on the surviving node is seen by nobody to leave or join.
+func TestNodeKilled(t *testing.T) {
+	poolchat, nats := binaries(t)
+	ns := startNATS(t, nats, t.TempDir(), 0)
+	a := startNode(t, poolchat, "--nats", ns.url, "--node", "a")
+	b := startNode(t, poolchat, "--nats", ns.url, "--node", "b", "--resume-grace", "1h")
+	watcher := a.room().Join(t)
+	doomed := b.room().Join(t)
+	watcher.Expect("* " + doomed.Name + " joined")
+	web := b.room().DialWS(t)
+	web.Send(map[string]any{"type": "got_a_new_user", "name": "Ada"})
+	w := web.Expect("welcome")
+	watcher.Expect("* Ada joined")
+
+	start := time.Now()
+	b.cmd.Process.Kill()
+	b.cmd.Wait()
+	watcher.Expect("* " + doomed.Name + " left")
+	t.Logf("the dead node's TCP member was announced as left %v after the kill", time.Since(start).Round(time.Millisecond))
+
+	back := a.room().DialWS(t)
+	back.Send(map[string]any{"type": "resume", "token": w.Str("resume"), "since": w["seq"]})
+	if w2 := back.Expect("welcome"); w2.Str("id") != w.Str("id") || w2["resumed"] != true {
+		t.Fatalf("resume on the other node: %v", w2)
+	}
+	watcher.Sync("Ada never left")
+	if code, h := a.health(t); code != 200 || h["members"] != 2.0 {
+		t.Fatalf("healthz after the kill: %d %v", code, h)
+	}
+}
+
+// TestNATSLost: a node that loses NATS for longer than 5 s tells its
+// members and refuses newcomers; when NATS is back it serves the room
+// again, caught up.
+func TestNATSLost(t *testing.T) {
+	poolchat, nats := binaries(t)
+	store := t.TempDir()
+	ns := startNATS(t, nats, store, 0)
+	a := startNode(t, poolchat, "--nats", ns.url, "--node", "a")
+	member := a.room().Join(t)
+	member.Send("before the outage")
+	member.Expect(member.Name + ": before the outage")
+
+	ns.stop()
+	member.Expect("* lost the room; reconnect to another server")
+	member.ExpectEOF()
+	if code, h := a.health(t); code != http.StatusServiceUnavailable || h["nats"] != "disconnected" {
+		t.Fatalf("healthz without nats: %d %v", code, h)
+	}
+	refused := a.room().Dial(t)
+	refused.Expect("! the room is unavailable")
+
+	ns.start(t, nats)
+	for {
+		code, _ := a.health(t)
+		if code == 200 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond) // polling /healthz: nothing to wait on from outside
+	}
+	c := a.room().Join(t)
+	c.Expect(member.Name + ": before the outage") // history from the log
+	c.Sync("after the outage")
+}

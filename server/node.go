@@ -1,0 +1,111 @@
+package server
+
+// This node among others that share the room (SPEC §10): it tells the
+// others it is alive, reaps the members of nodes that are not, and stops
+// serving while it has lost NATS, rather than run a private copy of the
+// room, until it has caught up with the log again.
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"strings"
+	"time"
+)
+
+// aliveEvery is how often this node says it is alive and looks for nodes
+// that are not; with roomlog.NodeTTL it bounds how long a dead node's TCP
+// members stay listed: NodeTTL + aliveEvery.
+const aliveEvery = time.Second
+
+// lostAfter is how long NATS may be out of reach before this node tells
+// its members and stops serving.
+const lostAfter = 5 * time.Second
+
+// defaultNodeName is the hostname and a short random suffix.
+func defaultNodeName() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "node"
+	}
+	var b [3]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return strings.ReplaceAll(host, ".", "-") + "-" + hex.EncodeToString(b[:])
+}
+
+// watchNodes says this node is alive every aliveEvery, reaps the members
+// of nodes that are not, and purges what the log no longer needs, until
+// ctx ends.
+func (s *Server) watchNodes(ctx context.Context) {
+	tick := time.NewTicker(aliveEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if s.unavailable.Load() {
+			continue
+		}
+		rctx, cancel := context.WithTimeout(ctx, aliveEvery)
+		err := s.pool.roomLog.Alive(rctx, s.pool.node)
+		if err == nil {
+			err = s.pool.reap(rctx, false)
+		}
+		s.pool.forgetDue(rctx)
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("node liveness", "err", err)
+		}
+	}
+}
+
+// natsChanged hears that the connection to NATS was lost or is back.
+func (s *Server) natsChanged(up bool) {
+	s.lostMu.Lock()
+	defer s.lostMu.Unlock()
+	if s.stopping {
+		return
+	}
+	if !up {
+		s.log.Warn("lost the connection to nats")
+		if s.lostTimer == nil {
+			s.lostTimer = time.AfterFunc(lostAfter, s.loseRoom)
+		}
+		return
+	}
+	s.log.Info("connected to nats again")
+	if s.lostTimer != nil {
+		s.lostTimer.Stop()
+		s.lostTimer = nil
+	}
+	if s.unavailable.Load() {
+		go s.regainRoom()
+	}
+}
+
+// loseRoom ends every member of this node: the room goes on without this
+// node, which cannot follow it. Newcomers are refused until it is back.
+func (s *Server) loseRoom() {
+	s.log.Error("lost the room: nats has been out of reach too long", "after", lostAfter)
+	s.unavailable.Store(true)
+	s.pool.orphanAll()
+}
+
+// regainRoom catches up with the log and serves again.
+func (s *Server) regainRoom() {
+	if err := s.pool.catchUp(); err != nil {
+		s.log.Warn("catching up with the room", "err", err)
+		return // the next reconnection tries again
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), appendTimeout)
+	defer cancel()
+	if err := s.pool.reap(ctx, false); err != nil {
+		s.log.Warn("catching up with the room", "err", err)
+		return
+	}
+	s.unavailable.Store(false)
+	s.log.Info("serving the room again")
+}
