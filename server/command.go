@@ -18,13 +18,20 @@ const (
 	CommandHelp                       // \help: the list of commands
 	CommandQuit                       // \quit: leave
 	CommandHistory                    // \history [N]: the last N messages
+	CommandMsg                        // \msg NAME TEXT: a private message
+	CommandAway                       // \away [REASON]: step away
+	CommandBack                       // \back: no longer away
 )
 
 // Command is one parsed line of member input.
 type Command struct {
 	Kind CommandKind
-	Arg  string // the text for Say and Me, the new name for Nick, how many for History
+	Arg  string // the text for Say, Me and Msg, the new name for Nick, how many for History, the reason for Away
+	To   string // the name a Msg is for
 }
+
+// MaxAwayRunes is the longest away reason kept; a longer one is cut.
+const MaxAwayRunes = 100
 
 // How many messages \history shows: by default, and at most.
 const (
@@ -35,12 +42,14 @@ const (
 // helpLines answers \help on every transport.
 var helpLines = []string{
 	"commands (start them with \\ or /):",
-	"  \\nick NEW   change your name (letters, digits, - _ . ; up to 24)",
-	"  \\me TEXT    say what you are doing: * you TEXT",
-	"  \\who        list who is online",
-	"  \\history [N] the last N messages (default 20, at most 200)",
-	"  \\help       this list",
-	"  \\quit       leave the room",
+	"  \\nick NEW        change your name (letters, digits, - _ . ; up to 24)",
+	"  \\me TEXT         say what you are doing: * you TEXT",
+	"  \\msg NAME TEXT   say something to NAME alone",
+	"  \\away [REASON]   tell the room you stepped away; \\back when you return",
+	"  \\who             list who is online",
+	"  \\history [N]     the last N messages (default 20, at most 200)",
+	"  \\help            this list",
+	"  \\quit            leave the room",
 	"  start a line with \\\\ or // to say it as it is, e.g. //shrug",
 }
 
@@ -72,6 +81,16 @@ func ParseCommand(line string) (Command, *Refusal) {
 		return Command{Kind: CommandMe, Arg: arg}, nil
 	case "who":
 		return Command{Kind: CommandWho}, nil
+	case "msg":
+		to, text, _ := strings.Cut(arg, " ")
+		if text = strings.TrimSpace(text); to == "" || text == "" {
+			return Command{}, refuse(CodeBadRequest, `usage: \msg NAME TEXT`)
+		}
+		return Command{Kind: CommandMsg, To: to, Arg: text}, nil
+	case "away":
+		return Command{Kind: CommandAway, Arg: truncateRunes(arg, MaxAwayRunes)}, nil
+	case "back":
+		return Command{Kind: CommandBack}, nil
 	case "help":
 		return Command{Kind: CommandHelp}, nil
 	case "quit":
@@ -91,13 +110,21 @@ func ParseCommand(line string) (Command, *Refusal) {
 	return Command{}, refuse(CodeUnknownCommand, "unknown command "+string(line[0])+truncate(name, 32)+`; type \help for the list`)
 }
 
-// truncate shortens s to at most n runes, so an echo of bad input stays short.
-func truncate(s string, n int) string {
+// truncateRunes cuts s to at most n runes.
+func truncateRunes(s string, n int) string {
 	for i := range s {
 		if n == 0 {
-			return s[:i] + "…"
+			return s[:i]
 		}
 		n--
+	}
+	return s
+}
+
+// truncate shortens s to at most n runes, so an echo of bad input stays short.
+func truncate(s string, n int) string {
+	if t := truncateRunes(s, n); len(t) < len(s) {
+		return t + "…"
 	}
 	return s
 }

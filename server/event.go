@@ -42,6 +42,34 @@ type (
 		ID   string    `json:"id"`
 		Name string    `json:"name"`
 		Via  Transport `json:"via"`
+		Away *string   `json:"away,omitempty"` // the reason, "" for none; absent when not away
+	}
+	wirePrivate struct {
+		Type   string `json:"type"`
+		ID     string `json:"id"`
+		Name   string `json:"name"`
+		To     string `json:"to"`
+		ToName string `json:"to_name"`
+		Text   string `json:"text"`
+		Time   string `json:"time"`
+		MsgID  string `json:"msg_id"`
+		Seq    uint64 `json:"seq"`
+	}
+	wireAway struct {
+		Type   string `json:"type"`
+		ID     string `json:"id"`
+		Reason string `json:"reason"`
+		Seq    uint64 `json:"seq"`
+	}
+	wireBack struct {
+		Type string `json:"type"`
+		ID   string `json:"id"`
+		Seq  uint64 `json:"seq"`
+	}
+	wireTyping struct {
+		Type string `json:"type"`
+		ID   string `json:"id"`
+		Name string `json:"name"`
 	}
 	wireNewUser struct {
 		Type        string    `json:"type"`
@@ -131,6 +159,9 @@ func rosterFrame(members []*Member, via Transport) frame {
 				tcp = append(tcp, ", "...)
 			}
 			tcp = append(tcp, m.name...)
+			if m.away {
+				tcp = append(tcp, " (away)"...)
+			}
 		}
 		return frame{tcp: append(tcp, '\r', '\n')}
 	}
@@ -147,7 +178,11 @@ func rosterFrame(members []*Member, via Transport) frame {
 
 // rosterEntry is a member's object in `existing_users`.
 func rosterEntry(m *Member) []byte {
-	return mustJSON(wireUser{ID: m.id, Name: m.name, Via: m.via})
+	u := wireUser{ID: m.id, Name: m.name, Via: m.via}
+	if m.away {
+		u.Away = &m.awayReason
+	}
+	return mustJSON(u)
 }
 
 // historyFrame replays earlier messages: their own lines on TCP, one
@@ -224,6 +259,43 @@ func messageFrame(s entry, seq uint64) frame {
 			Time: s.Time.UTC().Format(time.RFC3339Nano), Me: s.Me, MsgID: s.MsgID, Seq: seq,
 		}),
 	}
+}
+
+// privateFrames are a private message as its sender and its recipient
+// see it: their own TCP lines, one event on the WebSocket.
+func privateFrames(e entry, toName string, seq uint64) (forSender, forRecipient frame) {
+	web := mustJSON(wirePrivate{
+		Type: "private", ID: e.ID, Name: e.Name, To: e.To, ToName: toName, Text: e.Text,
+		Time: e.Time.UTC().Format(time.RFC3339Nano), MsgID: e.MsgID, Seq: seq,
+	})
+	return frame{tcp: line("-> ", toName, ": ", e.Text), web: web}, frame{tcp: line("<- ", e.Name, ": ", e.Text), web: web}
+}
+
+func awayFrame(m *Member, seq uint64) frame {
+	return frame{tcp: awayLine(m), web: mustJSON(wireAway{Type: "away", ID: m.id, Reason: m.awayReason, Seq: seq})}
+}
+
+// awayLine is `* NAME is away` with the reason, if any.
+func awayLine(m *Member) []byte {
+	if m.awayReason == "" {
+		return line("* ", m.name, " is away")
+	}
+	return line("* ", m.name, " is away: ", m.awayReason)
+}
+
+func backFrame(m *Member, seq uint64) frame {
+	return frame{tcp: line("* ", m.name, " is back"), web: mustJSON(wireBack{Type: "back", ID: m.id, Seq: seq})}
+}
+
+// typingFrame goes to web members only, and is not numbered.
+func typingFrame(m *Member) frame {
+	return frame{web: mustJSON(wireTyping{Type: "typing", ID: m.id, Name: m.name})}
+}
+
+// mentionedLine is a message line as a TCP member named in it gets it:
+// with a bell first, so the terminal beeps.
+func mentionedLine(f frame) frame {
+	return frame{tcp: append([]byte{'\a'}, f.tcp...)}
 }
 
 // noticeFrame carries server words for one member: `* ` lines on TCP, one

@@ -456,3 +456,52 @@ func TestSlowDownload(t *testing.T) {
 		stalled.Body.Close()
 	})
 }
+
+// TestTypingIsThrottled: of a page's typing events, one a second at most
+// is passed on; the rest are dropped.
+func TestTypingIsThrottled(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := startPipeRoom(t, Config{})
+		ann := r.joinWS("Ann")
+		bea := r.joinWS("Bea")
+		typing := []byte(`{"type":"typing"}`)
+		events := make(chan string, 16)
+		go func() {
+			for {
+				_, payload, err := bea.readFrame()
+				if err != nil {
+					close(events)
+					return
+				}
+				for _, e := range strings.Split(string(payload), "\n") {
+					events <- e
+				}
+			}
+		}()
+		go func() { // Ann reads what comes her way
+			for {
+				if _, _, err := ann.readFrame(); err != nil {
+					return
+				}
+			}
+		}()
+		start := time.Now()
+		for _, at := range []time.Duration{0, typingEvery / 2, typingEvery, typingEvery + 1} {
+			time.Sleep(at - time.Since(start))
+			ann.writeFrame(opText, typing)
+		}
+		ann.writeFrame(opText, []byte(`{"type":"message","text":"done"}`))
+		var got []string
+		for e := range events {
+			if strings.Contains(e, `"type":"message"`) {
+				break
+			}
+			if strings.Contains(e, `"type":"typing"`) {
+				got = append(got, e)
+			}
+		}
+		if len(got) != 2 {
+			t.Fatalf("Bea got %d typing events, want 2 (at 0 and at %v): %v", len(got), typingEvery, got)
+		}
+	})
+}

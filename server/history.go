@@ -17,9 +17,10 @@ type history struct {
 
 // heldMessage is one kept event, its place in the log and its time.
 type heldMessage struct {
-	seq uint64
-	at  time.Time
-	f   frame
+	seq  uint64
+	at   time.Time
+	f    frame
+	pair [2]string // the two members a private event is for; empty for everyone
 }
 
 // newHistory keeps up to size messages and replays the last replay.
@@ -28,6 +29,11 @@ func newHistory(size, replay int) *history {
 }
 
 func (h *history) add(seq uint64, at time.Time, f frame) {
+	h.addFor(seq, at, f, "", "")
+}
+
+// addFor keeps an event that only the members a and b may be sent.
+func (h *history) addFor(seq uint64, at time.Time, f frame, a, b string) {
 	if len(h.ring) == 0 {
 		h.dropped = seq
 		return
@@ -35,7 +41,7 @@ func (h *history) add(seq uint64, at time.Time, f frame) {
 	if h.count == len(h.ring) {
 		h.dropped = h.ring[h.next].seq
 	}
-	h.ring[h.next] = heldMessage{seq, at, f}
+	h.ring[h.next] = heldMessage{seq, at, f, [2]string{a, b}}
 	h.next = (h.next + 1) % len(h.ring)
 	h.count = min(h.count+1, len(h.ring))
 }
@@ -51,10 +57,11 @@ func (h *history) forNewcomer() ([]heldMessage, bool) {
 	return h.before(0, h.replay)
 }
 
-// since returns every kept event after seq, oldest first, and whether
-// that is all of them: none after seq was dropped, or known only to a
-// log that has since forgotten it (from: the first seq kept whole).
-func (h *history) since(seq, from uint64) ([]heldMessage, bool) {
+// since returns every kept event after seq that the member id may be
+// sent, oldest first, and whether that is all of them: none after seq was
+// dropped, or known only to a log that has since forgotten it (from: the
+// first seq kept whole).
+func (h *history) since(seq, from uint64, id string) ([]heldMessage, bool) {
 	if seq < h.dropped || seq < from {
 		return nil, false
 	}
@@ -62,9 +69,11 @@ func (h *history) since(seq, from uint64) ([]heldMessage, bool) {
 	for i > 0 && h.at(i-1).seq > seq {
 		i--
 	}
-	out := make([]heldMessage, 0, h.count-i)
+	var out []heldMessage
 	for ; i < h.count; i++ {
-		out = append(out, h.at(i))
+		if e := h.at(i); e.pair[0] == "" || e.pair[0] == id || e.pair[1] == id {
+			out = append(out, e)
+		}
 	}
 	return out, true
 }

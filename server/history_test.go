@@ -73,7 +73,7 @@ func TestHistorySince(t *testing.T) {
 		{4, 0, "[]", false}, // 5 was missed and is gone
 		{8, 9, "[]", false}, // the log forgot what came before 9
 	} {
-		got, complete := h.since(tt.seq, tt.from)
+		got, complete := h.since(tt.seq, tt.from, "")
 		var seqs []uint64
 		for _, m := range got {
 			seqs = append(seqs, m.seq)

@@ -244,6 +244,12 @@ func (p *ClientPool) Input(m *Member, raw string) {
 		p.tellAfter(m, refusal)
 	case cmd.Kind == CommandSay || cmd.Kind == CommandMe:
 		p.say(m, cmd.Arg, cmd.Kind == CommandMe)
+	case cmd.Kind == CommandMsg:
+		p.msgByName(m, cmd.To, cmd.Arg)
+	case cmd.Kind == CommandAway:
+		p.appendOrTell(m, entry{Kind: kindAway, ID: m.id, Text: cmd.Arg})
+	case cmd.Kind == CommandBack:
+		p.appendOrTell(m, entry{Kind: kindBack, ID: m.id})
 	case cmd.Kind == CommandNick:
 		// Waited for, so that the next line is said under the new name.
 		if seq, err := p.append(m, entry{Kind: kindRename, ID: m.id, Name: cmd.Arg}); err != nil {
@@ -268,17 +274,80 @@ func (p *ClientPool) Input(m *Member, raw string) {
 }
 
 // say appends m's message to the log. The pool broadcasts it when the log
-// hands it back.
+// hands it back. A member who was away is back first.
 func (p *ClientPool) say(m *Member, text string, me bool) {
+	if m.isAway.Load() {
+		p.appendOrTell(m, entry{Kind: kindBack, ID: m.id})
+	}
+	p.appendMessage(m, entry{Kind: kindSay, Text: text, Me: me})
+}
+
+// Private sends text to the member with id to alone (a web member's
+// `private` event).
+func (p *ClientPool) Private(m *Member, to, text string) {
+	text = Clean(text)
+	switch {
+	case !m.inRoom:
+		return
+	case strings.TrimSpace(text) == "":
+		p.tellAfter(m, refuse(CodeBadRequest, "a private message needs a text"))
+	case utf8.RuneCountInString(text) > MaxMessageRunes:
+		p.tellAfter(m, refuse(CodeTooLong, "message too long: at most "+strconv.Itoa(MaxMessageRunes)+" characters"))
+	case to == m.id:
+		p.tellAfter(m, refuse(CodeBadRequest, "that is you"))
+	default:
+		p.appendMessage(m, entry{Kind: kindPrivate, To: to, Text: text})
+	}
+}
+
+// msgByName is \msg NAME TEXT: the name is looked up now, among those in
+// the room.
+func (p *ClientPool) msgByName(m *Member, name, text string) {
+	var to string
+	if _, key, r := checkName(name); r == nil {
+		p.callAfter(m.sent.Load(), func() {
+			if held := p.names[nameSkeleton(key)]; held != nil && held.key == key {
+				to = held.id
+			}
+		})
+	}
+	if to == "" {
+		p.tellAfter(m, refuse(CodeNoSuchUser, "no one called "+truncate(name, MaxNameRunes)+" is here"))
+		return
+	}
+	p.Private(m, to, text)
+}
+
+// appendMessage appends a public or private message of m's, with its
+// name, time and id.
+func (p *ClientPool) appendMessage(m *Member, e entry) {
 	id, err := uuid.NewV7()
 	if err != nil {
 		p.tellAfter(m, refuse(CodeBadRequest, "the server could not take your message; try again"))
 		return
 	}
-	e := entry{Kind: kindSay, ID: m.id, Name: m.shownName(), Text: text, Me: me, Time: p.now().UTC(), MsgID: id.String()}
+	e.ID, e.Name, e.Time, e.MsgID = m.id, m.shownName(), p.now().UTC(), id.String()
+	p.appendOrTell(m, e)
+}
+
+// appendOrTell appends e for m, or tells m the room could not take it.
+func (p *ClientPool) appendOrTell(m *Member, e entry) {
 	if _, err := p.append(m, e); err != nil {
 		p.tellAfter(m, errLogDown)
 	}
+}
+
+// Typing tells the other web members that m is typing. It does not go
+// through the log: it is news for a few seconds, not part of the room.
+func (p *ClientPool) Typing(m *Member) {
+	if !m.inRoom {
+		return
+	}
+	p.post(func() {
+		if m.joined {
+			p.broadcast(typingFrame(m), m)
+		}
+	})
 }
 
 // handle answers what a member asks of this node alone.

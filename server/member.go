@@ -21,9 +21,10 @@ type Member struct {
 	out  *outbox
 
 	// Kept for the member's reader, which does not wait for the pool.
-	sent  atomic.Uint64          // the seq of the last log entry it appended
-	shown atomic.Pointer[string] // its name, as the pool last set it
-	gone  atomic.Bool            // it has left, or is leaving: its input is ignored
+	sent   atomic.Uint64          // the seq of the last log entry it appended
+	shown  atomic.Pointer[string] // its name, as the pool last set it
+	gone   atomic.Bool            // it has left, or is leaving: its input is ignored
+	isAway atomic.Bool            // as the pool last set it: a message of its own ends it
 
 	// Owned by the member's reader.
 	token      string        // its resume token, secret: only its own welcome carries it
@@ -39,13 +40,17 @@ type Member struct {
 	resumeSince uint64      // the seq a resuming connection has seen up to
 	name        string
 	key         string // comparison key of name, see checkName
+	skel        string // its confusable skeleton, which the room keeps unique
+	away        bool
+	awayReason  string
+	mentioned   bool   // the message being broadcast names it: it gets its own copy
 	entry       []byte // this member in existing_users, see rosterEntry
 	joined      bool
 }
 
 // setName names a member that has its id. Pool goroutine only.
 func (m *Member) setName(name, key string) {
-	m.name, m.key = name, key
+	m.name, m.key, m.skel = name, key, nameSkeleton(key)
 	m.entry = rosterEntry(m)
 	m.shown.Store(&name)
 }

@@ -5,6 +5,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/mtibben/confusables"
 	"golang.org/x/text/cases"
 	"golang.org/x/text/secure/precis"
 	"golang.org/x/text/unicode/norm"
@@ -30,9 +31,12 @@ func checkName(name string) (display, key string, err *Refusal) {
 	if n > MaxNameRunes {
 		return "", "", refuse(CodeNameInvalid, "a name is at most 24 characters")
 	}
+	hasLetter := false
 	for i, r := range display {
 		switch {
-		case unicode.IsLetter(r), unicode.IsDigit(r), r == '-', r == '_', r == '.':
+		case unicode.IsLetter(r), unicode.IsDigit(r):
+			hasLetter = true
+		case r == '-', r == '_', r == '.':
 		case unicode.IsMark(r) && i > 0:
 			// combining marks belong to the letter before them
 		case unicode.IsSpace(r):
@@ -40,6 +44,9 @@ func checkName(name string) (display, key string, err *Refusal) {
 		default:
 			return "", "", refuse(CodeNameInvalid, "a name may hold only letters, digits, '-', '_' and '.'")
 		}
+	}
+	if !hasLetter {
+		return "", "", refuse(CodeNameInvalid, "a name needs at least one letter or digit")
 	}
 	key, perr := precis.UsernameCaseMapped.String(display)
 	if perr != nil {
@@ -58,3 +65,9 @@ func CheckName(name string) (string, *Refusal) {
 	display, _, r := checkName(name)
 	return display, r
 }
+
+// nameSkeleton is the confusable skeleton (Unicode TR39) of a name's key:
+// two names with the same skeleton look alike (аda with a Cyrillic а, and
+// ada), and the room lets only one of them in at a time. The data is
+// github.com/mtibben/confusables, generated from Unicode's confusables.txt.
+func nameSkeleton(key string) string { return confusables.Skeleton(key) }

@@ -312,7 +312,7 @@ func (p *ClientPool) drop(m *Member) {
 func (p *ClientPool) broadcast(f frame, except *Member) {
 	var slow []*Member
 	for _, m := range p.order {
-		if m == except || m.out == nil { // nil: connected to another node
+		if m == except || m.out == nil || m.mentioned { // nil: connected to another node; mentioned: gets its own
 			continue
 		}
 		if m.out.push(f) {

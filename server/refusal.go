@@ -10,6 +10,7 @@ const (
 	CodeUnknownCommand = "unknown_command"
 	CodeBadRequest     = "bad_request"
 	CodeResumeFailed   = "resume_failed"
+	CodeNoSuchUser     = "no_such_user"
 )
 
 // Refusal is the server's answer to input it did not accept: a code from the

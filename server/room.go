@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/poolchat/poolchat/server/roomlog"
 )
@@ -35,15 +37,19 @@ type entry struct {
 	Token string    `json:"token,omitempty"` // join, resume: the hash of the member's resume token; leave after the grace: the one it held then
 	Old   string    `json:"old,omitempty"`   // resume: the hash of the token given up
 	Node  string    `json:"node,omitempty"`  // join, resume: the node the member is connected to
+	To    string    `json:"to,omitempty"`    // private: the member it is for
 }
 
 // The kinds of log entries.
 const (
-	kindJoin   = "join"
-	kindRename = "rename"
-	kindLeave  = "leave"
-	kindSay    = "say"
-	kindResume = "resume"
+	kindJoin    = "join"
+	kindRename  = "rename"
+	kindLeave   = "leave"
+	kindSay     = "say"
+	kindResume  = "resume"
+	kindPrivate = "private"
+	kindAway    = "away" // Text is the reason
+	kindBack    = "back"
 )
 
 // Why a member left: the reason of its leave entry.
@@ -98,8 +104,14 @@ func (p *ClientPool) apply(le roomlog.Entry) {
 			testHookHandle(e.Text)
 			f := messageFrame(e, le.Seq)
 			p.history.add(le.Seq, e.Time, f)
-			p.broadcastNumbered(le.Seq, f, nil)
+			p.recent.add(le.Seq, e.Time, f)
+			p.broadcastMentioning(f, e)
 			p.trimLater()
+		case kindPrivate:
+			p.applyPrivate(le.Seq, e)
+			p.trimLater()
+		case kindAway, kindBack:
+			p.applyAway(le.Seq, e)
 		}
 	}
 }
@@ -139,7 +151,7 @@ func (p *ClientPool) applyJoin(seq uint64, e entry) {
 	m.joined = true
 	m.setToken(p, e.Token)
 	p.pool[m.id] = m
-	p.names[key] = m
+	p.names[m.skel] = m
 	p.order = append(p.order, m)
 	p.count(m, 1)
 	p.churned()
@@ -181,13 +193,13 @@ func (p *ClientPool) applyResume(seq uint64, e entry) {
 	old.setToken(p, "")
 	old.joined = false
 	p.pool[m.id] = m
-	p.names[m.key] = m
+	p.names[m.skel] = m
 	p.order[slices.Index(p.order, old)] = m
 	if m.out == nil {
 		return
 	}
 	p.log.Info("resume", "id", m.id, "name", m.name, "addr", m.addr, "seq", seq)
-	missed, recovered := p.recent.since(m.resumeSince, p.replayed)
+	missed, recovered := p.recent.since(m.resumeSince, p.replayed, m.id)
 	if m.resumeSince > p.applied {
 		recovered = false // a seq from another log
 	}
@@ -219,6 +231,100 @@ func (p *ClientPool) detach(m *Member) {
 	})
 }
 
+// applyPrivate delivers a private message to its two members, and keeps it
+// for them alone, should they resume.
+func (p *ClientPool) applyPrivate(seq uint64, e entry) {
+	from, to := p.pool[e.ID], p.pool[e.To]
+	if to == nil {
+		if from != nil && from.out != nil {
+			p.refuse(from, refuse(CodeNoSuchUser, "no one with that id is here"))
+		}
+		return
+	}
+	forSender, forRecipient := privateFrames(e, to.name, seq)
+	p.recent.addFor(seq, e.Time, forRecipient, e.ID, e.To)
+	if from != nil && from.out != nil {
+		p.tell(from, forSender)
+		if to.away {
+			p.tell(from, noticeFrame(strings.TrimPrefix(strings.TrimSuffix(string(awayLine(to)), "\r\n"), "* ")))
+		}
+	}
+	if to.out != nil && to != from {
+		p.tell(to, forRecipient)
+	}
+}
+
+// applyAway marks a member away or back, and tells everyone.
+func (p *ClientPool) applyAway(seq uint64, e entry) {
+	m := p.pool[e.ID]
+	if m == nil {
+		return
+	}
+	if e.Kind == kindBack && !m.away {
+		if m.out != nil {
+			p.refuse(m, refuse(CodeBadRequest, "you are not away"))
+		}
+		return
+	}
+	m.away, m.awayReason = e.Kind == kindAway, e.Text
+	m.isAway.Store(m.away)
+	m.entry = rosterEntry(m)
+	if m.away {
+		p.broadcastNumbered(seq, awayFrame(m, seq), nil)
+	} else {
+		p.broadcastNumbered(seq, backFrame(m, seq), nil)
+	}
+}
+
+// broadcastMentioning broadcasts a message; a TCP member whose name it
+// holds as a whole word (case-insensitively, or a name that looks the
+// same) gets it with a bell first. The page finds its own mentions.
+func (p *ClientPool) broadcastMentioning(f frame, e entry) {
+	var mentioned []*Member
+	for _, word := range mentionWords(e.Text) {
+		_, key, r := checkName(word)
+		if r != nil {
+			continue
+		}
+		if m := p.names[nameSkeleton(key)]; m != nil && m.id != e.ID && m.via == ViaTCP && m.out != nil && !slices.Contains(mentioned, m) {
+			mentioned = append(mentioned, m)
+		}
+	}
+	if len(mentioned) == 0 {
+		p.broadcast(f, nil)
+		return
+	}
+	for _, m := range mentioned {
+		m.mentioned = true
+	}
+	p.broadcast(f, nil)
+	bell := mentionedLine(f)
+	for _, m := range mentioned {
+		m.mentioned = false
+		p.tell(m, bell)
+	}
+}
+
+// mentionWords are the words of a text that could be names: runs of
+// letters, digits, marks, '-', '_' and '.', also without trailing dots
+// (the end of a sentence).
+func mentionWords(text string) []string {
+	var words []string
+	isNameRune := func(r rune) bool {
+		return unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsMark(r) || r == '-' || r == '_' || r == '.'
+	}
+	for _, w := range strings.FieldsFunc(text, func(r rune) bool { return !isNameRune(r) }) {
+		if utf8.RuneCountInString(w) > MaxNameRunes+8 {
+			continue
+		}
+		words = append(words, w)
+		if t := strings.TrimRight(w, "."); t != w && t != "" {
+			words = append(words, t)
+		}
+	}
+	return words
+}
+
 // applyRename renames a member unless another holds the name by now.
 func (p *ClientPool) applyRename(seq uint64, e entry) {
 	m := p.pool[e.ID]
@@ -233,9 +339,9 @@ func (p *ClientPool) applyRename(seq uint64, e entry) {
 		return
 	}
 	old := m.name
-	delete(p.names, m.key)
+	delete(p.names, m.skel)
 	m.setName(display, key)
-	p.names[key] = m
+	p.names[m.skel] = m
 	p.log.Info("rename", "id", m.id, "old", old, "name", m.name, "seq", seq)
 	p.broadcastNumbered(seq, renameFrame(m, old, seq), nil)
 }
@@ -255,8 +361,11 @@ func (p *ClientPool) checkNewName(m *Member, name string) (display, key string, 
 	if display, key, r = checkAskedName(name); r != nil {
 		return "", "", r
 	}
-	if p.names[key] != nil {
-		return "", "", refuse(CodeNameTaken, "the name "+display+" is taken")
+	if held := p.names[nameSkeleton(key)]; held != nil && held != m {
+		if held.key == key {
+			return "", "", refuse(CodeNameTaken, "the name "+display+" is taken")
+		}
+		return "", "", refuse(CodeNameTaken, "the name "+display+" looks too much like "+held.name+", who is here")
 	}
 	return display, key, nil
 }
@@ -281,7 +390,7 @@ func (p *ClientPool) remove(m *Member, why string, seq uint64) {
 	m.joined = false
 	m.gone.Store(true)
 	delete(p.pool, m.id)
-	delete(p.names, m.key)
+	delete(p.names, m.skel)
 	if i := slices.Index(p.order, m); i >= 0 {
 		p.order = slices.Delete(p.order, i, i+1)
 	}
@@ -355,13 +464,13 @@ func (p *ClientPool) forgetDue(ctx context.Context) {
 // guestName returns the guest name proposed, if it is free, else a free
 // one chosen by seq, so every node applying the log chooses the same.
 func (p *ClientPool) guestName(proposed string, seq uint64) string {
-	if proposed != "" && p.names[proposed] == nil {
+	if proposed != "" && p.names[nameSkeleton(proposed)] == nil {
 		return proposed
 	}
 	bound := uint64(max(100, 10*(len(p.order)+1)))
 	for n := seq; ; n = n*6364136223846793005 + 1442695040888963407 {
 		name := guestPrefix + strconv.FormatUint(1+n%bound, 10)
-		if p.names[name] == nil {
+		if p.names[nameSkeleton(name)] == nil {
 			return name
 		}
 	}

@@ -34,7 +34,12 @@ type wireInbound struct {
 	Since  uint64 `json:"since"`
 	Before uint64 `json:"before"`
 	Limit  int    `json:"limit"`
+	To     string `json:"to"`
 }
+
+// typingEvery is the least time between two typing events from one
+// member that are passed on; others are dropped.
+const typingEvery = time.Second
 
 // handleWS upgrades /ws to a WebSocket and serves one browser member on a
 // goroutine of its own: the HTTP handler returns at once, so the request,
@@ -119,6 +124,7 @@ func (s *Server) serveWS(conn net.Conn, br *bufio.Reader, addr string) {
 		}
 	}
 	flood := newFloodGate(s.cfg.Flood, time.Now())
+	var lastTyping time.Time
 	for {
 		op, data, err := rd.next()
 		if err != nil {
@@ -161,7 +167,14 @@ func (s *Server) serveWS(conn net.Conn, br *bufio.Reader, addr string) {
 				break
 			}
 			s.pool.History(m, in.Before, min(limit, maxHistoryLines))
-		case (in.Type == "message" || in.Type == "history") && !joined:
+		case in.Type == "private" && joined:
+			s.pool.Private(m, in.To, in.Text)
+		case in.Type == "typing" && joined:
+			if now := time.Now(); now.Sub(lastTyping) >= typingEvery {
+				lastTyping = now
+				s.pool.Typing(m)
+			}
+		case (in.Type == "message" || in.Type == "history" || in.Type == "private" || in.Type == "typing") && !joined:
 			answer(refuse(CodeBadRequest, "join first: send got_a_new_user with your name"))
 		case in.Type == "message":
 			s.pool.Input(m, in.Text)
