@@ -1,10 +1,11 @@
 // Package roomlog keeps a room's ordered, durable log in JetStream, on a NATS
-// server embedded in the process. It knows nothing of chat: an entry is a
-// subject relative to the room ("msg", "member.user_123") and some bytes,
-// numbered by the log.
+// server embedded in the process (alone, or routed into a cluster with the
+// embedded servers of other processes), or on an outside NATS cluster. It
+// knows nothing of chat: an entry is a subject relative to the room ("msg",
+// "member.user_123") and some bytes, numbered by the log.
 //
-// The server listens on no port; the only client is this package's
-// in-process connection. Each room is one stream, "POOLCHAT_" + room, over
+// Alone, the embedded server listens on no port; the only client is this
+// package's in-process connection. Each room is one stream, "POOLCHAT_" + room, over
 // the subjects "poolchat.<room>.>", with limits retention and no limit on
 // its length: the caller trims it, subject by subject (Trim, Forget).
 //
@@ -63,6 +64,32 @@
 // silence), the consumer disappears or the connection is re-established. A
 // slow follower slows nothing else: the consumer pulls at most 500 entries
 // ahead, and the rest wait in the stream.
+//
+// # An embedded cluster
+//
+// With Config.ClusterListen and ClusterPeers, the embedded servers of
+// several processes route to each other and form one NATS cluster, named
+// "poolchat-" + room, each server named by Config.Node, with JetStream in
+// clustered mode: the stream and the bucket of live nodes are kept in
+// Config.Replicas copies (3 for three servers or more), so the room
+// survives the death of one server of three. Each server keeps its part
+// under its own Dir, locked as above. Routing in nats-server starts only
+// once a client listener is up, so a clustered server also listens for
+// clients on a random loopback port, closed to anyone without a random
+// token that only its process knows.
+//
+// JetStream needs a majority of the servers to elect a leader, and
+// Replicas servers to place the stream, so Open waits for the cluster to
+// form, up to ClusterWait, retrying what fails meanwhile; a process
+// started first waits for the others. Afterwards Connected reports whether
+// the server is routed to a majority of the servers it has seen, and
+// Config.OnConnection hears when that changes: a server cut off from the
+// others cannot append, and the room goes on without it.
+//
+// When a server dies, the streams it led elect another leader among the
+// rest, which takes nats-server from 4 to 9 seconds; appends wait or fail
+// meanwhile, and a follower's consumer that lived on the dead server is
+// replaced after a missed heartbeat.
 //
 // # Ephemeral
 //

@@ -15,20 +15,22 @@ import (
 // finish starting; it is a safety net, never reached in a healthy start.
 const startupTimeout = 30 * time.Second
 
-// startServer starts an embedded NATS server with JetStream that listens on
-// nothing: the only way in is an in-process connection. storeDir holds the
-// JetStream files; syncAlways makes every write reach the disk before it is
-// acknowledged.
-func startServer(storeDir string, syncAlways bool, logger *slog.Logger) (*natsserver.Server, error) {
-	opts := &natsserver.Options{
+// serverOptions are the options of an embedded NATS server with JetStream
+// that listens on nothing: the only way in is an in-process connection.
+// Open sets the store directory, and clusterOptions what a cluster needs.
+func serverOptions() *natsserver.Options {
+	return &natsserver.Options{
 		ServerName:             "poolchat",
 		DontListen:             true,
 		JetStream:              true,
-		StoreDir:               storeDir,
-		SyncAlways:             syncAlways,
 		NoSigs:                 true, // the program owns its signals
 		DisableJetStreamBanner: true,
 	}
+}
+
+// startServer starts an embedded NATS server with opts and waits until it
+// is ready, or has failed.
+func startServer(opts *natsserver.Options, logger *slog.Logger) (*natsserver.Server, error) {
 	s, err := natsserver.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("embedded nats server: %w", err)
@@ -43,12 +45,17 @@ func startServer(storeDir string, syncAlways bool, logger *slog.Logger) (*natsse
 		shutdown(s)
 		return nil, fmt.Errorf("embedded nats server: %w", err)
 	}
-	if !s.ReadyForConnections(startupTimeout) {
-		shutdown(s)
+	// A listener that fails (a cluster port in use) fails on a goroutine
+	// of the server's, which logs it as fatal: look for that while waiting.
+	for deadline := time.Now().Add(startupTimeout); !s.ReadyForConnections(100 * time.Millisecond); {
 		if err := nl.fatal(); err != nil {
+			shutdown(s)
 			return nil, fmt.Errorf("embedded nats server: %w", err)
 		}
-		return nil, errors.New("embedded nats server: not ready")
+		if time.Now().After(deadline) {
+			shutdown(s)
+			return nil, errors.New("embedded nats server: not ready")
+		}
 	}
 	return s, nil
 }

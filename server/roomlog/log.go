@@ -58,6 +58,20 @@ type Config struct {
 	// that the room survives a server's death.
 	Replicas int
 
+	// ClusterListen (host:port), if set, makes the embedded server listen
+	// there for routes from the embedded servers of the room's other
+	// nodes, and route to ClusterPeers, theirs: together they are one NATS
+	// cluster, with JetStream clustered, keeping the log in Replicas
+	// copies under each one's Dir. Node names this server in the cluster;
+	// it must be unique there and the same at every start. The routes are
+	// neither authenticated nor encrypted: listen on a private network.
+	// Open waits up to ClusterWait for the cluster to form. Not with
+	// Ephemeral (JetStream keeps a clustered server's state on disk);
+	// ignored with URLs.
+	ClusterListen string
+	ClusterPeers  []string
+	Node          string
+
 	// OnConnection, if set, is called (on a goroutine of the NATS client)
 	// each time the connection to NATS is lost (false) or back (true).
 	OnConnection func(up bool)
@@ -73,8 +87,9 @@ type Config struct {
 }
 
 // Log is one room's ordered, durable log: a JetStream stream on an
-// embedded NATS server that only this process can reach. Its methods are
-// safe for concurrent use.
+// embedded NATS server that only this process can reach, on embedded
+// servers routed together, or on an outside cluster. Its methods are safe
+// for concurrent use.
 type Log struct {
 	srv    *natsserver.Server
 	nc     *nats.Conn
@@ -86,9 +101,13 @@ type Log struct {
 	prefix string // subject prefix, with its trailing dot
 	epoch  string
 
-	nodes    jetstream.KeyValue // the nodes alive, each key expiring NodeTTL after it was last put
-	embedded bool               // on the server in this process, not an outside cluster
-	up       atomic.Bool        // the connection to NATS is up
+	nodes     jetstream.KeyValue // the nodes alive, each key expiring NodeTTL after it was last put
+	embedded  bool               // on the server in this process, not an outside cluster
+	clustered bool               // the embedded server is routed into a cluster
+	up        atomic.Bool        // the connection to NATS is up (clustered: routed to a majority)
+
+	stopWatch chan struct{} // closed by Close: the route watcher ends (nil: none)
+	watchDone chan struct{} // closed when it has
 
 	mu        sync.Mutex
 	closed    bool
@@ -102,7 +121,9 @@ type Log struct {
 // Open starts the embedded server, takes Dir's lock, and opens the room's
 // stream, creating it (with a new epoch) if Dir does not hold it yet. A Dir
 // that another Log holds, in this process or another, is refused at once
-// with an error that wraps ErrDirInUse.
+// with an error that wraps ErrDirInUse. With Config.ClusterListen it waits
+// up to ClusterWait for the cluster to form; with Config.URLs it only
+// connects.
 func Open(cfg Config) (_ *Log, err error) {
 	room := cfg.Room
 	if room == "" {
@@ -128,6 +149,17 @@ func Open(cfg Config) (_ *Log, err error) {
 	if cfg.URLs != "" {
 		return l, l.connect(cfg, room, cfg.URLs)
 	}
+	opts := serverOptions()
+	var token string
+	if cfg.ClusterListen != "" {
+		if cfg.Ephemeral {
+			return nil, errors.New("roomlog: an ephemeral log cannot be clustered: JetStream keeps a clustered server's state on disk")
+		}
+		if token, err = clusterOptions(opts, cfg, room); err != nil {
+			return nil, fmt.Errorf("roomlog: %w", err)
+		}
+		l.clustered = true
+	}
 	var storeDir string
 	if cfg.Ephemeral {
 		if storeDir, err = ephemeralStoreDir(); err != nil {
@@ -146,7 +178,9 @@ func Open(cfg Config) (_ *Log, err error) {
 		storeDir = cfg.Dir
 	}
 
-	l.srv, err = startServer(storeDir, cfg.SyncAlways && !cfg.Ephemeral, cfg.Logger)
+	opts.StoreDir = storeDir
+	opts.SyncAlways = cfg.SyncAlways && !cfg.Ephemeral
+	l.srv, err = startServer(opts, cfg.Logger)
 	if cfg.Ephemeral {
 		// JetStream is up; nothing it does with memory streams touches the
 		// directory again.
@@ -161,7 +195,18 @@ func Open(cfg Config) (_ *Log, err error) {
 	if cfg.Ephemeral {
 		cfg.Replicas = 1
 	}
-	return l, l.connect(cfg, room, "", nats.InProcessServer(l.srv))
+	connOpts := []nats.Option{nats.InProcessServer(l.srv)}
+	if token != "" {
+		connOpts = append(connOpts, nats.Token(token))
+	}
+	if err := l.connect(cfg, room, "", connOpts...); err != nil {
+		return nil, err
+	}
+	if l.clustered {
+		l.stopWatch, l.watchDone = make(chan struct{}), make(chan struct{})
+		go l.watchRoutes(cfg, max(cfg.Replicas, 1), l.stopWatch, l.watchDone)
+	}
+	return l, nil
 }
 
 // connect reaches the server (the embedded one through an in-process
@@ -188,9 +233,13 @@ func (l *Log) connect(cfg Config, room, urls string, opts ...nats.Option) (err e
 		storage = jetstream.MemoryStorage
 	}
 	replicas := max(cfg.Replicas, 1)
-	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	wait := requestTimeout
+	if l.clustered {
+		wait = ClusterWait
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	if l.stream, l.epoch, err = openStream(ctx, l.js, jetstream.StreamConfig{
+	streamCfg := jetstream.StreamConfig{
 		Name:        l.name,
 		Description: "poolchat room " + room,
 		Subjects:    []string{l.prefix + ">"},
@@ -199,17 +248,37 @@ func (l *Log) connect(cfg Config, room, urls string, opts ...nats.Option) (err e
 		Replicas:    replicas,
 		Discard:     jetstream.DiscardOld,
 		Duplicates:  2 * time.Minute,
-	}); err != nil {
-		return fmt.Errorf("roomlog: stream %s: %w", l.name, err)
 	}
-	if l.nodes, err = l.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	if err := l.try(ctx, "stream "+l.name, func(ctx context.Context) (err error) {
+		l.stream, l.epoch, err = openStream(ctx, l.js, streamCfg)
+		return err
+	}); err != nil {
+		return fmt.Errorf("roomlog: %w", err)
+	}
+	bucketCfg := jetstream.KeyValueConfig{
 		Bucket:      l.name + "_nodes",
 		Description: "poolchat nodes alive in room " + room,
 		TTL:         NodeTTL,
 		Storage:     storage,
 		Replicas:    replicas,
+	}
+	if err := l.try(ctx, "bucket of nodes", func(ctx context.Context) (err error) {
+		l.nodes, err = l.js.CreateOrUpdateKeyValue(ctx, bucketCfg)
+		return err
 	}); err != nil {
-		return fmt.Errorf("roomlog: bucket of nodes: %w", err)
+		return fmt.Errorf("roomlog: %w", err)
+	}
+	return nil
+}
+
+// try calls f once, or, while an embedded cluster forms, until it
+// succeeds (untilFormed).
+func (l *Log) try(ctx context.Context, what string, f func(context.Context) error) error {
+	if l.clustered {
+		return l.untilFormed(ctx, what, f)
+	}
+	if err := f(ctx); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
 }
@@ -229,9 +298,13 @@ func (l *Log) connectionChanged(cfg Config, up bool) {
 // Connected reports whether the log's connection to NATS is up now.
 func (l *Log) Connected() bool { return l.up.Load() }
 
-// Embedded reports whether the log runs on the server embedded in this
-// process rather than an outside cluster.
-func (l *Log) Embedded() bool { return l.embedded }
+// Embedded reports whether the log is on the embedded server alone: a
+// server in this process that no other process reaches, so the room is
+// this process's only. An embedded server routed into a cluster
+// (Config.ClusterListen) is one server of a cluster like an outside one:
+// Embedded is false, and Connected says whether it is routed to a
+// majority of the cluster's servers.
+func (l *Log) Embedded() bool { return l.embedded && !l.clustered }
 
 // NodeTTL is how long a node counts as alive after it last said so
 // (Alive): a node that stops saying so is dead that long after.
@@ -433,6 +506,10 @@ func (l *Log) Close() error {
 
 // shutdown releases whatever Open acquired, in reverse order.
 func (l *Log) shutdown() error {
+	if l.stopWatch != nil {
+		close(l.stopWatch)
+		<-l.watchDone
+	}
 	if l.nc != nil {
 		l.nc.Close()
 	}

@@ -1,0 +1,149 @@
+package roomlog
+
+// The embedded server routed into a cluster with other nodes' embedded
+// servers (Config.ClusterListen, Config.ClusterPeers): JetStream in
+// clustered mode, the room's stream and bucket in Replicas copies.
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	natsserver "github.com/nats-io/nats-server/v2/server"
+)
+
+// ClusterWait bounds how long Open waits for an embedded cluster to form:
+// for enough of the peers to be routed that JetStream elects a leader and
+// can place Replicas copies of the room. A node started first waits for
+// the others this long, then gives up with an error that says so.
+const ClusterWait = 2 * time.Minute
+
+// A try, within ClusterWait, to open the stream or the bucket waits
+// firstAttempt for an answer, and each next one twice as long, up to
+// lastAttempt: a request made before the cluster has a leader gets no
+// answer at all, and the leader's answer to a creation comes only once
+// the new stream's servers have elected theirs. clusterRetry is the pause
+// between tries.
+const (
+	firstAttempt = time.Second
+	lastAttempt  = 8 * time.Second
+	clusterRetry = 100 * time.Millisecond
+)
+
+// watchEvery is how often a clustered log checks that its server is still
+// routed to enough of the others.
+const watchEvery = 250 * time.Millisecond
+
+// clusterName names the NATS cluster of a room's embedded servers, so
+// that servers of another room cannot join it by mistake.
+func clusterName(room string) string { return "poolchat-" + room }
+
+// clusterOptions sets up opts, an embedded server's options, to route to
+// cfg's peers and listen for theirs, with JetStream clustered. Routing in
+// nats-server starts only once a client listener is up, so the server also
+// listens for clients, on a random loopback port, behind a random token
+// that only this process knows; token is what its connection must show.
+func clusterOptions(opts *natsserver.Options, cfg Config, room string) (token string, err error) {
+	if cfg.Node == "" || strings.ContainsFunc(cfg.Node, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return "", fmt.Errorf("cluster: node name %q: need a name without spaces, unique in the cluster", cfg.Node)
+	}
+	host, port, err := splitAddr(cfg.ClusterListen)
+	if err != nil {
+		return "", fmt.Errorf("cluster listen address: %w", err)
+	}
+	if len(cfg.ClusterPeers) == 0 {
+		return "", errors.New("cluster: no peers to route to")
+	}
+	routes := make([]*url.URL, 0, len(cfg.ClusterPeers))
+	for _, p := range cfg.ClusterPeers {
+		if _, _, err := splitAddr(p); err != nil {
+			return "", fmt.Errorf("cluster peer %q: %w", p, err)
+		}
+		routes = append(routes, &url.URL{Scheme: "nats", Host: p})
+	}
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	token = hex.EncodeToString(b[:])
+
+	opts.ServerName = cfg.Node
+	opts.DontListen = false
+	opts.Host = "127.0.0.1"
+	opts.Port = natsserver.RANDOM_PORT
+	opts.Authorization = token
+	opts.Cluster = natsserver.ClusterOpts{
+		Name:        clusterName(room),
+		Host:        host,
+		Port:        port,
+		NoAdvertise: true, // the in-process connection needs no other server's client port
+	}
+	opts.Routes = routes
+	return token, nil
+}
+
+// splitAddr splits host:port; port 0 asks for any free port.
+func splitAddr(addr string) (string, int, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("address %q: bad port", addr)
+	}
+	if port == 0 {
+		port = natsserver.RANDOM_PORT
+	}
+	return host, port, nil
+}
+
+// untilFormed calls try until it succeeds, the cluster having formed, or
+// ctx ends. Until the cluster has formed, JetStream answers with all
+// sorts of errors (no responders, no meta leader, insufficient resources,
+// no suitable peers): each is a reason to wait, not to give up.
+func (l *Log) untilFormed(ctx context.Context, what string, try func(context.Context) error) error {
+	for attempt := firstAttempt; ; attempt = min(2*attempt, lastAttempt) {
+		actx, cancel := context.WithTimeout(ctx, attempt)
+		err := try(actx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the cluster did not form within %v: routed to %d other server(s) (are enough --cluster-peers up?); %s: %w",
+				ClusterWait, l.srv.NumRemotes(), what, err)
+		case <-time.After(clusterRetry):
+		}
+	}
+}
+
+// watchRoutes marks the log's connection as down while its server is
+// routed to fewer than a majority of the cluster's servers (it cannot
+// hold the room's quorum then: it is cut off), and up again once it is,
+// until stop is closed. The cluster's size is the most servers seen at
+// once, and at least the replicas of the room.
+func (l *Log) watchRoutes(cfg Config, replicas int, stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	size := replicas
+	tick := time.NewTicker(watchEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		servers := l.srv.NumRemotes() + 1
+		size = max(size, servers)
+		if up := servers > size/2; up != l.up.Load() {
+			l.connectionChanged(cfg, up)
+		}
+	}
+}
