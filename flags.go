@@ -36,6 +36,8 @@ type config struct {
 	nats           string
 	room           string
 	node           string
+	clusterListen  string
+	clusterPeers   string
 	showVersion    bool
 	devReload      bool // POOLCHAT_DEV: set by `go tool task dev`
 }
@@ -86,6 +88,8 @@ func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (co
 	fs.StringVar(&c.nats, "nats", "", "keep the room on this NATS cluster (JetStream enabled; comma-separated `URLS`)\ninstead of the embedded server; --data and --ephemeral are then unused")
 	fs.StringVar(&c.room, "room", "pool", "the room's `NAME` on NATS: nodes with the same NATS and room share it\n(lower-case letters, digits, - and _)")
 	fs.StringVar(&c.node, "node", "", "this node's `NAME` among the room's nodes (default: hostname and a random suffix)")
+	fs.StringVar(&c.clusterListen, "cluster-listen", "", "let the embedded NATS server listen on `ADDR` for routes from other nodes'\n(needs --cluster-peers and --node; listen on a private network: routes are not authenticated)")
+	fs.StringVar(&c.clusterPeers, "cluster-peers", "", "route the embedded NATS server to these other nodes' --cluster-listen\naddresses (comma-separated `LIST`); three nodes or more keep the room in 3 copies")
 	fs.BoolVar(&c.fsync, "fsync", false, "make every event reach the disk before anyone sees it: slower,\nbut a power loss loses nothing (without it, up to 2 minutes)")
 	fs.BoolVar(&c.showVersion, "version", false, "print the version and exit")
 
@@ -127,6 +131,14 @@ func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (co
 		return c, usageError{errors.New("--retain must be at least 1")}
 	case c.dataDir == "" && !c.ephemeral:
 		return c, usageError{errors.New("--data needs a directory (or use --ephemeral)")}
+	case c.clusterListen != "" && c.nats != "":
+		return c, usageError{errors.New("--cluster-listen is for the embedded server; with --nats the cluster is NATS's own")}
+	case c.clusterListen != "" && c.ephemeral:
+		return c, usageError{errors.New("--cluster-listen cannot be --ephemeral: a clustered NATS keeps its state on disk")}
+	case c.clusterListen != "" && c.node == "":
+		return c, usageError{errors.New("--cluster-listen needs --node: the cluster knows each server by a name that stays the same")}
+	case (c.clusterListen == "") != (c.clusterPeers == ""):
+		return c, usageError{errors.New("--cluster-listen and --cluster-peers go together")}
 	case c.logFormat != "text" && c.logFormat != "json":
 		return c, usageError{fmt.Errorf("--log-format must be text or json, not %q", c.logFormat)}
 	}
@@ -200,6 +212,8 @@ func newServer(c config, logw io.Writer) (*server.Server, error) {
 		NATS:           c.nats,
 		Room:           c.room,
 		Node:           c.node,
+		ClusterListen:  c.clusterListen,
+		ClusterPeers:   splitList(c.clusterPeers),
 		Assets:         assets(),
 		Version:        v,
 		DevReload:      c.devReload,

@@ -12,6 +12,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/poolchat/poolchat/server/roomlog"
 )
 
 // aliveEvery is how often this node says it is alive and looks for nodes
@@ -37,9 +39,16 @@ func defaultNodeName() string {
 // watchNodes says this node is alive every aliveEvery, reaps the members
 // of nodes that are not, and purges what the log no longer needs, until
 // ctx ends.
+//
+// It reaps only once its own word has been stored without a failure for
+// NodeTTL: every node alive has then said so since. While the nodes'
+// bucket cannot be written (its leader died with its server, and the rest
+// take seconds to elect another), every node's word expires; the first
+// to be stored again must not take the others for dead.
 func (s *Server) watchNodes(ctx context.Context) {
 	tick := time.NewTicker(aliveEvery)
 	defer tick.Stop()
+	steadySince := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -47,11 +56,17 @@ func (s *Server) watchNodes(ctx context.Context) {
 		case <-tick.C:
 		}
 		if s.unavailable.Load() {
+			steadySince = time.Time{}
 			continue
 		}
 		rctx, cancel := context.WithTimeout(ctx, aliveEvery)
 		err := s.pool.roomLog.Alive(rctx, s.pool.node)
-		if err == nil {
+		switch {
+		case err != nil:
+			steadySince = time.Time{}
+		case steadySince.IsZero():
+			steadySince = time.Now()
+		case time.Since(steadySince) >= roomlog.NodeTTL:
 			err = s.pool.reap(rctx, false)
 		}
 		s.pool.forgetDue(rctx)

@@ -54,6 +54,15 @@ type Config struct {
 	Room string // the room's name on NATS (default "pool")
 	Node string // this node's name (default: hostname and a random suffix)
 
+	// ClusterListen (host:port) lets the embedded NATS server listen for
+	// routes from other nodes' embedded servers, and ClusterPeers are
+	// their ClusterListen addresses: routed together, three or more nodes
+	// share the room with no other service, its log in three copies. Node
+	// then names this node's server in the cluster: set it, the same at
+	// every start.
+	ClusterListen string
+	ClusterPeers  []string
+
 	// ResumeGrace is how long a web member whose connection dropped keeps
 	// its place (default 60 s; negative: not at all).
 	ResumeGrace time.Duration
@@ -168,17 +177,29 @@ func (s *Server) Listen() error {
 	return nil
 }
 
-// openLog opens the room's log: on disk under DataDir, or in memory.
+// openLog opens the room's log: on disk under DataDir, or in memory, on
+// the embedded server (alone or routed to its ClusterPeers), or on NATS.
 func (s *Server) openLog() error {
 	cfg := roomlog.Config{
 		Dir: s.cfg.DataDir, Ephemeral: s.cfg.Ephemeral, SyncAlways: s.cfg.Fsync,
 		URLs: s.cfg.NATS, Room: s.cfg.Room, OnConnection: s.natsChanged, Logger: s.log,
+		ClusterListen: s.cfg.ClusterListen, ClusterPeers: s.cfg.ClusterPeers, Node: s.cfg.Node,
 	}
-	if s.cfg.NATS != "" {
+	switch {
+	case s.cfg.NATS != "":
 		cfg.Replicas = 3 // so the room outlives a server of the cluster
+	case s.cfg.ClusterListen != "":
+		servers := 1 // this one and its peers, but its own address may be among them
+		for _, p := range s.cfg.ClusterPeers {
+			if p != s.cfg.ClusterListen {
+				servers++
+			}
+		}
+		cfg.Replicas = min(servers, 3)
+		s.log.Info("waiting for the cluster to form", "node", s.cfg.Node, "listen", s.cfg.ClusterListen, "peers", strings.Join(s.cfg.ClusterPeers, ","), "replicas", cfg.Replicas)
 	}
 	l, err := roomlog.Open(cfg)
-	if err != nil && cfg.Replicas > 1 && (strings.Contains(err.Error(), "insufficient resources") || strings.Contains(err.Error(), "not supported in non-clustered mode")) {
+	if err != nil && s.cfg.NATS != "" && (strings.Contains(err.Error(), "insufficient resources") || strings.Contains(err.Error(), "not supported in non-clustered mode")) {
 		s.log.Warn("the nats cluster cannot keep 3 copies of the room; keeping 1", "err", err)
 		cfg.Replicas = 1
 		l, err = roomlog.Open(cfg)
