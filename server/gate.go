@@ -28,24 +28,25 @@ func (g *gate) capped(ip netip.Addr) bool {
 	return g.maxPerIP > 0 && (g.capLoopback || !ip.IsLoopback())
 }
 
-// admit takes a place for a connection from ip, or reports false when a
-// limit is reached. Each true must be matched by one release.
-func (g *gate) admit(ip netip.Addr) bool {
+// admit takes a place for a connection from ip, or says which limit is
+// reached (refusedFull, refusedPerIP). Each place taken ("") must be
+// matched by one release.
+func (g *gate) admit(ip netip.Addr) (refused string) {
 	ip = ip.Unmap()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.total >= g.maxClients {
-		return false
+		return refusedFull
 	}
 	capped := g.capped(ip)
 	if capped && g.perIP[ip] >= g.maxPerIP {
-		return false
+		return refusedPerIP
 	}
 	g.total++
 	if capped {
 		g.perIP[ip]++
 	}
-	return true
+	return ""
 }
 
 // release gives back a place taken by admit.

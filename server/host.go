@@ -36,6 +36,7 @@ func (s *Server) hostCheck(next http.Handler) http.Handler {
 			ok = ok || strings.HasSuffix(host, suffix)
 		}
 		if !ok {
+			s.pool.metrics.refusal(refusedHost).Inc()
 			s.log.Info("refused", "via", ViaWeb, "addr", r.RemoteAddr, "reason", "host not allowed", "host", r.Host)
 			http.Error(w, "421 misdirected request: this server does not answer to the host "+truncate(r.Host, 64)+
 				"; start it with --allowed-hosts to allow it", http.StatusMisdirectedRequest)

@@ -176,6 +176,7 @@ func (p *ClientPool) Resume(m *Member, token string, since uint64) *Refusal {
 	case closed:
 		return refuse(CodeBadRequest, "the server is shutting down")
 	case m.id == "":
+		p.metrics.resume("failed").Inc()
 		return failed // not worth a log entry
 	}
 	m.token, m.resumeSince = newResumeToken(), since

@@ -48,6 +48,7 @@ type ClientPool struct {
 	waiting   []waitingOp        // work waiting for a log entry to be applied
 	untrimmed int                // messages applied since the log was last trimmed
 	forgets   []pendingForget    // subjects of the log to purge, oldest first
+	fannedOut bool               // this batch applied events of the log: time its flush
 
 	// When to return memory after a storm, and what to call then (tests).
 	tidyAfter int
@@ -56,6 +57,7 @@ type ClientPool struct {
 
 	// Member counts by transport, written by the pool goroutine and read
 	// without waiting for it, so /healthz answers even when the pool is busy.
+	metrics            *roomMetrics
 	webCount, tcpCount atomic.Int64
 	seq                atomic.Uint64 // applied, for /healthz
 }
@@ -64,7 +66,7 @@ type ClientPool struct {
 // keeping the last retain there, and replays the last historySize to
 // newcomers. Call Run to start it.
 func newClientPool(roomLog roomLog, retain, historySize int, log *slog.Logger) *ClientPool {
-	return &ClientPool{
+	p := &ClientPool{
 		ops:     make(chan func(), 1024),
 		done:    make(chan struct{}),
 		log:     log,
@@ -81,6 +83,8 @@ func newClientPool(roomLog roomLog, retain, historySize int, log *slog.Logger) *
 		tidyAfter: defaultTidyAfter,
 		tidyQuiet: defaultTidyQuiet,
 	}
+	p.metrics = newRoomMetrics(p)
+	return p
 }
 
 // Run orders the pool's work until ctx is done. Calls made after that
@@ -90,6 +94,7 @@ func (p *ClientPool) Run(ctx context.Context) {
 	for {
 		select {
 		case op := <-p.ops:
+			start := time.Now()
 			p.do(op)
 			// Take what else is waiting, then wake each writer once: under
 			// load a member gets many events in one write.
@@ -103,6 +108,10 @@ func (p *ClientPool) Run(ctx context.Context) {
 				break
 			}
 			p.flush()
+			if p.fannedOut {
+				p.fannedOut = false
+				p.metrics.fannedOut(start)
+			}
 		case <-ctx.Done():
 			if p.tidy != nil {
 				p.tidy.Stop()
@@ -268,6 +277,7 @@ type MemberInfo struct {
 
 // refuse tells m alone that its input was not accepted.
 func (p *ClientPool) refuse(m *Member, r *Refusal) {
+	p.metrics.refusal(r.Code).Inc()
 	p.log.Debug("refused", "id", m.id, "code", r.Code)
 	p.tell(m, refusalFrame(r))
 }
@@ -277,6 +287,7 @@ func (p *ClientPool) refuse(m *Member, r *Refusal) {
 func (p *ClientPool) tell(m *Member, f frame) bool {
 	if m.out.push(f) {
 		p.touch(m.out)
+		p.metrics.deliveries[m.via].Inc()
 		return true
 	}
 	p.drop(m)
@@ -288,6 +299,7 @@ func (p *ClientPool) tell(m *Member, f frame) bool {
 func (p *ClientPool) tellSnapshot(m *Member, frames ...frame) bool {
 	if m.out.pushSnapshot(frames...) {
 		p.touch(m.out)
+		p.metrics.deliveries[m.via].Add(len(frames))
 		return true
 	}
 	p.drop(m)
@@ -311,15 +323,27 @@ func (p *ClientPool) drop(m *Member) {
 // far behind to take it are dropped, and their leaving is broadcast in turn.
 func (p *ClientPool) broadcast(f frame, except *Member) {
 	var slow []*Member
+	var web, tcp uint64
 	for _, m := range p.order {
 		if m == except || m.out == nil || m.mentioned { // nil: connected to another node; mentioned: gets its own
 			continue
 		}
 		if m.out.push(f) {
 			p.touch(m.out)
+			if m.via == ViaWeb {
+				web++
+			} else {
+				tcp++
+			}
 		} else {
 			slow = append(slow, m)
 		}
+	}
+	if len(f.web) > 0 {
+		p.metrics.deliveries[ViaWeb].Add(int(web))
+	}
+	if len(f.tcp) > 0 {
+		p.metrics.deliveries[ViaTCP].Add(int(tcp))
 	}
 	for _, m := range slow {
 		p.drop(m)

@@ -79,6 +79,7 @@ func endingFor(why string) ending {
 // logged and skipped: it cannot have been shown to anyone.
 func (p *ClientPool) apply(le roomlog.Entry) {
 	defer func() { // even if applying it panics: the room goes on
+		p.fannedOut = true
 		p.applied = le.Seq
 		p.seq.Store(le.Seq)
 		p.runWaiting()
@@ -102,12 +103,14 @@ func (p *ClientPool) apply(le roomlog.Entry) {
 			p.applyResume(le.Seq, e)
 		case kindSay:
 			testHookHandle(e.Text)
+			p.countMessage(e)
 			f := messageFrame(e, le.Seq)
 			p.history.add(le.Seq, e.Time, f)
 			p.recent.add(le.Seq, e.Time, f)
 			p.broadcastMentioning(f, e)
 			p.trimLater()
 		case kindPrivate:
+			p.countMessage(e)
 			p.applyPrivate(le.Seq, e)
 			p.trimLater()
 		case kindAway, kindBack:
@@ -156,6 +159,7 @@ func (p *ClientPool) applyJoin(seq uint64, e entry) {
 	p.count(m, 1)
 	p.churned()
 	if m.out != nil {
+		p.metrics.joins[m.via].Inc()
 		p.log.Info("join", "id", m.id, "name", m.name, "via", m.via, "addr", m.addr, "seq", seq)
 		// The snapshot always fits (outbox contract 4), so m is announced.
 		p.tellSnapshot(m, welcomeFrame(m, seq, p.roomLog.Epoch(), nil), rosterFrame(p.order, m.via), historyFrame(p.history.forNewcomer()))
@@ -174,6 +178,7 @@ func (p *ClientPool) applyResume(seq uint64, e entry) {
 	old := p.pool[e.ID]
 	if old == nil || old.via != ViaWeb || subtle.ConstantTimeCompare([]byte(old.tokenHash), []byte(e.Old)) != 1 {
 		if m != nil {
+			p.metrics.resume("failed").Inc()
 			m.joinResult <- refuse(CodeResumeFailed, "that place is gone or was taken back already; join again")
 		}
 		return
@@ -198,6 +203,7 @@ func (p *ClientPool) applyResume(seq uint64, e entry) {
 	if m.out == nil {
 		return
 	}
+	p.metrics.resume("ok").Inc()
 	p.log.Info("resume", "id", m.id, "name", m.name, "addr", m.addr, "seq", seq)
 	missed, recovered := p.recent.since(m.resumeSince, p.replayed, m.id)
 	if m.resumeSince > p.applied {
@@ -229,6 +235,13 @@ func (p *ClientPool) detach(m *Member) {
 			p.log.Warn("announcing a dropped member", "id", m.id, "err", err)
 		}
 	})
+}
+
+// countMessage counts a message said by a member of this node.
+func (p *ClientPool) countMessage(e entry) {
+	if m := p.pool[e.ID]; m != nil && m.out != nil {
+		p.metrics.messages.Inc()
+	}
 }
 
 // applyPrivate delivers a private message to its two members, and keeps it
@@ -399,6 +412,7 @@ func (p *ClientPool) remove(m *Member, why string, seq uint64) {
 	m.stopGrace()
 	m.setToken(p, "")
 	if m.out != nil {
+		p.metrics.leave(why).Inc()
 		m.out.close(endingFor(why))
 		p.log.Info("leave", "id", m.id, "name", m.name, "via", m.via, "reason", why, "seq", seq)
 	}

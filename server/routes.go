@@ -11,5 +11,6 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /ws", s.handleWS())
 	mux.Handle("GET /assets/{name}", s.writeDeadlines(s.handleAssets()))
 	mux.Handle("GET /healthz", s.writeDeadlines(s.handleHealth()))
+	mux.Handle("GET /metrics", s.writeDeadlines(s.handleMetrics()))
 	return s.hostCheck(securityHeaders(mux))
 }

@@ -137,6 +137,7 @@ func New(cfg Config) (*Server, error) {
 		gate:  newGate(cfg.MaxClients, cfg.MaxPerIP, cfg.CapLoopback),
 		conns: newTracker(),
 	}
+	s.pool.metrics.buildInfo(cfg.Version)
 	s.pool.grace = cfg.ResumeGrace
 	s.pool.node = cfg.Node
 	if cfg.Assets != nil {

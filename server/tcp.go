@@ -56,8 +56,9 @@ func (s *Server) serveTCP(conn net.Conn) {
 		hangUp(conn, lr, "! the room is unavailable")
 		return
 	}
-	if !s.gate.admit(ip) {
-		s.log.Info("refused", "via", ViaTCP, "addr", addr, "reason", "server full")
+	if why := s.gate.admit(ip); why != "" {
+		s.pool.metrics.refusal(why).Inc()
+		s.log.Info("refused", "via", ViaTCP, "addr", addr, "reason", why)
 		hangUp(conn, lr, endFull.line)
 		return
 	}

@@ -67,6 +67,9 @@ func (e *wsPeerClosed) Error() string {
 	return "websocket: closed by the peer with " + strconv.Itoa(e.status)
 }
 
+// errForeignOrigin refuses a handshake from a page of another site.
+var errForeignOrigin = errors.New("this page's origin may not open the chat")
+
 // upgradeWS checks a WebSocket handshake and answers it with 101. It
 // returns the hijacked connection and a reader of what the client sends
 // next. When the handshake is refused, the error has been answered.
@@ -128,7 +131,7 @@ func checkHandshake(r *http.Request, originPatterns []string) (key string, statu
 		return "", http.StatusBadRequest, errors.New("Sec-WebSocket-Key must be 16 bytes in base64")
 	}
 	if !originAllowed(r, originPatterns) {
-		return "", http.StatusForbidden, errors.New("this page's origin may not open the chat")
+		return "", http.StatusForbidden, errForeignOrigin
 	}
 	return key, 0, nil
 }

@@ -53,13 +53,17 @@ func (s *Server) handleWS() http.Handler {
 			http.Error(w, "the room is unavailable", http.StatusServiceUnavailable)
 			return
 		}
-		if !s.gate.admit(ip) {
-			s.log.Info("refused", "via", ViaWeb, "addr", addr, "reason", "server full")
+		if why := s.gate.admit(ip); why != "" {
+			s.pool.metrics.refusal(why).Inc()
+			s.log.Info("refused", "via", ViaWeb, "addr", addr, "reason", why)
 			http.Error(w, "server full", http.StatusServiceUnavailable)
 			return
 		}
 		conn, br, err := upgradeWS(w, r, s.cfg.AllowedOrigins)
 		if err != nil {
+			if errors.Is(err, errForeignOrigin) {
+				s.pool.metrics.refusal(refusedOrigin).Inc()
+			}
 			s.gate.release(ip)
 			s.log.Info("refused", "via", ViaWeb, "addr", addr, "reason", err.Error())
 			return // upgradeWS has answered (403 for a foreign Origin)
@@ -120,6 +124,7 @@ func (s *Server) serveWS(conn net.Conn, br *bufio.Reader, addr string) {
 		if joined {
 			s.pool.Tell(m, r) // in order with the member's other events
 		} else {
+			s.pool.metrics.refusal(r.Code).Inc()
 			m.out.send(refusalFrame(r))
 		}
 	}
