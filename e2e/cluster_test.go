@@ -129,34 +129,10 @@ type node struct {
 // startNode runs poolchat on port-0 loopback addresses with args.
 func startNode(t *testing.T, bin string, args ...string) *node {
 	t.Helper()
-	cmd := exec.Command(bin, append([]string{"--http-addr", "127.0.0.1:0", "--tcp-addr", "127.0.0.1:0"}, args...)...)
-	stdout, err := cmd.StdoutPipe()
+	n, err := launchNode(t, bin, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &node{cmd: cmd, stderr: new(bytes.Buffer)}
-	cmd.Stderr = n.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	lines := bufio.NewScanner(stdout)
-	for (n.tcpAddr == "" || n.httpAddr == "") && lines.Scan() {
-		l := lines.Text()
-		if rest, ok := strings.CutPrefix(l, "web  http://"); ok {
-			n.httpAddr = rest
-		}
-		if rest, ok := strings.CutPrefix(l, "tcp  nc "); ok {
-			host, port, _ := strings.Cut(rest, " ")
-			n.tcpAddr = net.JoinHostPort(host, port)
-		}
-	}
-	if n.tcpAddr == "" || n.httpAddr == "" {
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Fatalf("poolchat did not print its addresses; stderr:\n%s", n.stderr)
-	}
-	go io.Copy(io.Discard, stdout)
 	return n
 }
 
@@ -324,4 +300,169 @@ func TestNATSLost(t *testing.T) {
 	c := a.room().Join(t)
 	c.Expect(member.Name + ": before the outage") // history from the log
 	c.Sync("after the outage")
+}
+
+// startCluster runs n poolchat nodes named n0, n1, ... whose embedded NATS
+// servers are routed together (--cluster-listen, --cluster-peers), each
+// with args, and returns them once all serve. The nodes start at once:
+// each waits for the others before it serves. The cluster's ports are
+// picked by listening on port 0 and closing, so another process may take
+// one in between: then the whole cluster is started again, once.
+func startCluster(t *testing.T, bin string, n int, args ...string) []*node {
+	t.Helper()
+	for attempt := 0; ; attempt++ {
+		nodes, err := tryStartCluster(t, bin, n, args...)
+		if err == nil {
+			return nodes
+		}
+		if attempt > 0 || !strings.Contains(err.Error(), "address already in use") {
+			t.Fatal(err)
+		}
+		t.Logf("starting the cluster again: %v", err)
+	}
+}
+
+func tryStartCluster(t *testing.T, bin string, n int, args ...string) ([]*node, error) {
+	addrs := make([]string, n)
+	for i := range addrs {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs[i] = ln.Addr().String()
+		ln.Close()
+	}
+	nodes := make([]*node, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			nodes[i], errs[i] = launchNode(t, bin, append([]string{
+				"--node", fmt.Sprintf("n%d", i), "--data", t.TempDir(),
+				"--cluster-listen", addrs[i], "--cluster-peers", strings.Join(addrs, ","),
+			}, args...)...)
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			for _, n := range nodes {
+				if n != nil {
+					n.cmd.Process.Kill()
+					n.cmd.Wait()
+				}
+			}
+			return nil, err
+		}
+	}
+	return nodes, nil
+}
+
+// launchNode runs poolchat on port-0 loopback addresses with args and
+// returns it once it serves. It returns its failure instead of failing the
+// test, so that several nodes can start at once.
+func launchNode(t *testing.T, bin string, args ...string) (*node, error) {
+	cmd := exec.Command(bin, append([]string{"--http-addr", "127.0.0.1:0", "--tcp-addr", "127.0.0.1:0"}, args...)...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	n := &node{cmd: cmd, stderr: new(bytes.Buffer)}
+	cmd.Stderr = n.stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	lines := bufio.NewScanner(stdout)
+	for (n.tcpAddr == "" || n.httpAddr == "") && lines.Scan() {
+		l := lines.Text()
+		if rest, ok := strings.CutPrefix(l, "web  http://"); ok {
+			n.httpAddr = rest
+		}
+		if rest, ok := strings.CutPrefix(l, "tcp  nc "); ok {
+			host, port, _ := strings.Cut(rest, " ")
+			n.tcpAddr = net.JoinHostPort(host, port)
+		}
+	}
+	if n.tcpAddr == "" || n.httpAddr == "" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, fmt.Errorf("poolchat %s did not print its addresses; stderr:\n%s", args, n.stderr)
+	}
+	go io.Copy(io.Discard, stdout)
+	return n, nil
+}
+
+// TestClusterSharesOneOrder: three nodes whose embedded servers are routed
+// together, and nothing else, share one room: members on all three
+// talking at once see every message in one order.
+func TestClusterSharesOneOrder(t *testing.T) {
+	poolchat, _ := binaries(t)
+	nodes := startCluster(t, poolchat, 3)
+
+	var members []*chattest.TCPClient
+	for i := range 6 {
+		c := nodes[i%3].room().Join(t)
+		for _, prev := range members {
+			prev.Expect("* " + c.Name + " joined")
+		}
+		members = append(members, c)
+	}
+	const each = 20
+	var wg sync.WaitGroup
+	for _, c := range members {
+		wg.Go(func() {
+			for i := range each {
+				c.Send(fmt.Sprintf("n=%d", i))
+			}
+		})
+	}
+	transcripts := make([][]string, len(members))
+	for i, c := range members {
+		wg.Go(func() {
+			for len(transcripts[i]) < each*len(members) {
+				if l := c.ReadLine(); !strings.HasPrefix(l, "! ") { // a flood notice is for one member
+					transcripts[i] = append(transcripts[i], l)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for i := range transcripts[1:] {
+		if got, want := strings.Join(transcripts[i+1], "\n"), strings.Join(transcripts[0], "\n"); got != want {
+			t.Fatalf("member %d saw another order than member 0:\n%s\n---\n%s", i+1, got, want)
+		}
+	}
+	for i, n := range nodes {
+		if code, h := n.health(t); code != 200 || h["members"] != 6.0 || h["node"] != fmt.Sprintf("n%d", i) || h["nats"] != "connected" {
+			t.Fatalf("healthz of n%d: %d %v", i, code, h)
+		}
+	}
+}
+
+// TestClusterLosesANode: when one node of three dies with its embedded
+// server, the other two go on with the room: the dead node's TCP member
+// is announced as left, once, and a message still reaches everyone left.
+func TestClusterLosesANode(t *testing.T) {
+	poolchat, _ := binaries(t)
+	nodes := startCluster(t, poolchat, 3)
+	a, b, c := nodes[0].room().Join(t), nodes[1].room().Join(t), nodes[2].room().Join(t)
+	a.Expect("* " + b.Name + " joined")
+	a.Expect("* " + c.Name + " joined")
+	b.Expect("* " + c.Name + " joined")
+
+	start := time.Now()
+	nodes[2].cmd.Process.Kill()
+	nodes[2].cmd.Wait()
+	a.Expect("* " + c.Name + " left")
+	b.Expect("* " + c.Name + " left")
+	t.Logf("the dead node's TCP member was announced as left %v after the kill", time.Since(start).Round(time.Millisecond))
+
+	b.Sync("still here", a)
+	a.Sync("and here", b)
+	for _, n := range nodes[:2] {
+		if code, h := n.health(t); code != 200 || h["members"] != 2.0 || h["nats"] != "connected" {
+			t.Fatalf("healthz after the kill: %d %v", code, h)
+		}
+	}
 }
