@@ -33,6 +33,8 @@ type config struct {
 	retain         int
 	resumeGrace    time.Duration
 	fsync          bool
+	tlsCert        string
+	tlsKey         string
 	nats           string
 	room           string
 	node           string
@@ -90,6 +92,8 @@ func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (co
 	fs.StringVar(&c.node, "node", "", "this node's `NAME` among the room's nodes (default: hostname and a random suffix)")
 	fs.StringVar(&c.clusterListen, "cluster-listen", "", "let the embedded NATS server listen on `ADDR` for routes from other nodes'\n(needs --cluster-peers and --node; listen on a private network: routes are not authenticated)")
 	fs.StringVar(&c.clusterPeers, "cluster-peers", "", "route the embedded NATS server to these other nodes' --cluster-listen\naddresses (comma-separated `LIST`); three nodes or more keep the room in 3 copies")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "serve HTTPS and WSS, and TLS on the TCP port beside plain lines, with the\ncertificate (chain) in `FILE`; read again on SIGHUP")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "the private key of --tls-cert, in `FILE`")
 	fs.BoolVar(&c.fsync, "fsync", false, "make every event reach the disk before anyone sees it: slower,\nbut a power loss loses nothing (without it, up to 2 minutes)")
 	fs.BoolVar(&c.showVersion, "version", false, "print the version and exit")
 
@@ -125,6 +129,8 @@ func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (co
 		return c, usageError{errors.New("--max-clients must be at least 1")}
 	case c.maxPerIP < 0:
 		return c, usageError{errors.New("--max-per-ip must be 0 or more")}
+	case (c.tlsCert == "") != (c.tlsKey == ""):
+		return c, usageError{errors.New("--tls-cert and --tls-key go together")}
 	case c.resumeGrace < 0:
 		return c, usageError{errors.New("--resume-grace must be 0 or more")}
 	case c.retain < 1:
@@ -209,6 +215,8 @@ func newServer(c config, logw io.Writer) (*server.Server, error) {
 		Retain:         c.retain,
 		ResumeGrace:    cmp.Or(c.resumeGrace, -1), // 0 on the command line: off
 		Fsync:          c.fsync,
+		TLSCert:        c.tlsCert,
+		TLSKey:         c.tlsKey,
 		NATS:           c.nats,
 		Room:           c.room,
 		Node:           c.node,

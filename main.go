@@ -12,6 +12,8 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"syscall"
+
+	"github.com/poolchat/poolchat/server"
 )
 
 func main() {
@@ -49,10 +51,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	v, _ := buildVersion()
 	fmt.Fprintf(stdout, "poolchat %s: the room is open\n", v)
-	fmt.Fprintf(stdout, "web  http://%s\n", displayAddr(srv.HTTPAddr()))
+	scheme := "http"
+	if srv.TLS() {
+		scheme = "https"
+	}
+	fmt.Fprintf(stdout, "web  %s://%s\n", scheme, displayAddr(srv.HTTPAddr()))
 	fmt.Fprintf(stdout, "tcp  nc %s\n", displayHostPort(srv.TCPAddr()))
+	if srv.TLS() {
+		fmt.Fprintf(stdout, "tls  openssl s_client -quiet -connect %s\n", displayAddr(srv.TCPAddr()))
+	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	go reloadOnHangUp(ctx, srv, stderr)
 	if path := getenv("POOLCHAT_MEMPROFILE"); path != "" {
 		go writeHeapProfileAtStop(ctx, path)
 	}
@@ -64,6 +74,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer stopProfile()
 	}
 	return srv.Serve(ctx)
+}
+
+// reloadOnHangUp reads the TLS certificate again at each SIGHUP (after a
+// renewal, say), until ctx is done.
+func reloadOnHangUp(ctx context.Context, srv *server.Server, stderr io.Writer) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			if err := srv.ReloadTLS(); err != nil {
+				fmt.Fprintln(stderr, "poolchat: SIGHUP:", err)
+			}
+		}
+	}
 }
 
 // writeHeapProfileAtStop writes a heap profile when ctx is done, before the

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -50,6 +51,9 @@ type Config struct {
 	Retain    int    // messages the log keeps for history (default 10000)
 	Fsync     bool   // every event reaches the disk before anyone sees it (slower; survives a power loss)
 
+	TLSCert string // a PEM certificate (chain) file: serve HTTPS, WSS and TLS on the TCP port
+	TLSKey  string // its private key file
+
 	NATS string // URLs of an outside NATS cluster for the room's log, instead of the embedded server
 	Room string // the room's name on NATS (default "pool")
 	Node string // this node's name (default: hostname and a random suffix)
@@ -79,6 +83,7 @@ type Server struct {
 	httpLn net.Listener
 	http   *http.Server
 
+	cert   *certificate      // nil: no TLS
 	conns  *tracker          // connections being served, both transports
 	assets map[string]*asset // the browser files, by name
 
@@ -140,6 +145,12 @@ func New(cfg Config) (*Server, error) {
 	s.pool.metrics.buildInfo(cfg.Version)
 	s.pool.grace = cfg.ResumeGrace
 	s.pool.node = cfg.Node
+	if cfg.TLSCert != "" || cfg.TLSKey != "" {
+		var err error
+		if s.cert, err = loadCertificate(cfg.TLSCert, cfg.TLSKey); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.Assets != nil {
 		var err error
 		if s.assets, err = loadAssets(cfg.Assets); err != nil {
@@ -218,6 +229,10 @@ func (s *Server) TCPAddr() net.Addr { return s.tcpLn.Addr() }
 // HTTPAddr returns the bound address of the web listener.
 func (s *Server) HTTPAddr() net.Addr { return s.httpLn.Addr() }
 
+// TLS reports whether the server speaks TLS (HTTPS, WSS, and on the TCP
+// port beside plain lines).
+func (s *Server) TLS() bool { return s.cert != nil }
+
 // Pool returns the server's room.
 func (s *Server) Pool() *ClientPool { return s.pool }
 
@@ -251,7 +266,11 @@ func (s *Server) Serve(ctx context.Context) error {
 	background.Go(func() { s.acceptTCP() })
 	httpErr := make(chan error, 1)
 	background.Go(func() {
-		if err := s.http.Serve(s.httpLn); !errors.Is(err, http.ErrServerClosed) {
+		ln := s.httpLn
+		if s.cert != nil {
+			ln = tls.NewListener(ln, s.cert.config()) // HTTP/1.1 only: a WebSocket takes its connection over
+		}
+		if err := s.http.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			httpErr <- err
 		}
 	})

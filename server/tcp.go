@@ -64,7 +64,14 @@ func (s *Server) serveTCP(conn net.Conn) {
 	}
 	defer s.gate.release(ip)
 
-	first, err := s.firstLine(conn, lr)
+	joinBy := time.Now().Add(s.cfg.JoinDelay)
+	conn, r, err := s.startTLS(conn, joinBy)
+	if err != nil {
+		return // closed, or a failed TLS handshake: never announced
+	}
+	defer conn.Close()
+	lr = NewLineReader(r)
+	first, err := s.firstLine(conn, lr, joinBy)
 	if err != nil {
 		return // closed or refused before joining: never announced
 	}
@@ -99,11 +106,11 @@ type firstRead struct {
 	err  error  // only ErrLineTooLong
 }
 
-// firstLine waits up to JoinDelay for a first line. It returns an error if
+// firstLine waits until joinBy for a first line. It returns an error if
 // the connection closed, or sent something that is not chat (an HTTP or TLS
 // request), in which case it is closed without ever joining.
-func (s *Server) firstLine(conn net.Conn, lr *LineReader) (firstRead, error) {
-	conn.SetReadDeadline(time.Now().Add(s.cfg.JoinDelay))
+func (s *Server) firstLine(conn net.Conn, lr *LineReader, joinBy time.Time) (firstRead, error) {
+	conn.SetReadDeadline(joinBy)
 	defer conn.SetReadDeadline(time.Time{})
 	line, err := lr.ReadLine()
 	switch {
@@ -126,7 +133,7 @@ var errNotChat = errors.New("not a chat client")
 var httpMethods = []string{"GET ", "HEAD ", "POST ", "PUT ", "DELETE ", "OPTIONS ", "PATCH ", "CONNECT ", "TRACE ", "PRI "}
 
 // notChat reports whether a first line is another protocol's: an HTTP
-// request line or a TLS handshake.
+// request line, or a TLS handshake when TLS is off.
 func notChat(line []byte) bool {
 	if len(line) >= 2 && line[0] == 0x16 && line[1] == 0x03 {
 		return true
