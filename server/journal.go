@@ -17,8 +17,6 @@ package server
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -130,6 +128,13 @@ func (p *ClientPool) Register(m *Member, name string) *Refusal {
 		m.token = newResumeToken()
 		e.Token = tokenHash(m.token)
 	}
+	return p.enter(m, e)
+}
+
+// enter appends m's join or resume and waits for the room's answer, given
+// when the entry is applied: nil when m is in.
+func (p *ClientPool) enter(m *Member, e entry) *Refusal {
+	shuttingDown := refuse(CodeBadRequest, "the server is shutting down")
 	m.joinResult = make(chan *Refusal, 1)
 	closed := true
 	p.call(func() {
@@ -138,7 +143,7 @@ func (p *ClientPool) Register(m *Member, name string) *Refusal {
 		}
 	})
 	if closed {
-		return refuse(CodeBadRequest, "the server is shutting down")
+		return shuttingDown
 	}
 	if _, err := p.append(m, e); err != nil {
 		p.post(func() { delete(p.pending, m.id) })
@@ -149,7 +154,7 @@ func (p *ClientPool) Register(m *Member, name string) *Refusal {
 		m.inRoom = r == nil
 		return r
 	case <-p.done:
-		return refuse(CodeBadRequest, "the server is shutting down")
+		return shuttingDown
 	}
 }
 
@@ -180,19 +185,7 @@ func (p *ClientPool) Resume(m *Member, token string, since uint64) *Refusal {
 		return failed // not worth a log entry
 	}
 	m.token, m.resumeSince = newResumeToken(), since
-	m.joinResult = make(chan *Refusal, 1)
-	p.call(func() { p.pending[m.id] = m })
-	if _, err := p.append(m, entry{Kind: kindResume, ID: m.id, Old: old, Token: tokenHash(m.token), Node: p.node}); err != nil {
-		p.post(func() { delete(p.pending, m.id) })
-		return errLogDown
-	}
-	select {
-	case r := <-m.joinResult:
-		m.inRoom = r == nil
-		return r
-	case <-p.done:
-		return refuse(CodeBadRequest, "the server is shutting down")
-	}
+	return p.enter(m, entry{Kind: kindResume, ID: m.id, Old: old, Token: tokenHash(m.token), Node: p.node})
 }
 
 // Detach keeps m's place after its connection dropped without a goodbye,
@@ -384,204 +377,4 @@ func (p *ClientPool) tellAfter(m *Member, r *Refusal) {
 			p.refuse(m, r)
 		}
 	})
-}
-
-// Start replays the log into the pool, which must be running, and returns
-// once the room is as the log left it. Members the log still holds from
-// this node's last run, or from nodes no longer alive, are reaped.
-func (p *ClientPool) Start() (follower, error) {
-	f, err := p.roomLog.Follow(1, func(e roomlog.Entry) { p.post(func() { p.apply(e) }) })
-	if err != nil {
-		return nil, fmt.Errorf("room log: %w", err)
-	}
-	if err := p.catchUp(); err != nil {
-		f.Stop()
-		return nil, err
-	}
-	p.call(func() { p.replayed = p.applied })
-	ctx, cancel := context.WithTimeout(context.Background(), appendTimeout)
-	defer cancel()
-	if err := p.reap(ctx, true); err != nil {
-		f.Stop()
-		return nil, err
-	}
-	return f, nil
-}
-
-// catchUp returns once the pool has applied everything the log held when
-// it was called. The log's last seq may be of an entry since forgotten,
-// which the follower never hands over: so an entry of this node's own,
-// appended now, marks the point.
-func (p *ClientPool) catchUp() error {
-	marker := "start." + uuid.NewString()
-	ctx, cancel := context.WithTimeout(context.Background(), appendTimeout)
-	defer cancel()
-	last, err := p.roomLog.Append(ctx, marker, uuid.NewString(), []byte(`{"k":"start"}`))
-	if err != nil {
-		return fmt.Errorf("room log: %w", err)
-	}
-	if !p.callAfter(last, func() { p.forgetLater(marker) }) {
-		return errors.New("room log: the pool stopped")
-	}
-	return nil
-}
-
-// orphanAll ends the connection of every member of this node, which has
-// lost the room, and marks them for reaping once it is back.
-func (p *ClientPool) orphanAll() {
-	p.call(func() {
-		for _, m := range p.order {
-			if m.out != nil && !m.orphan {
-				m.orphan = true
-				m.gone.Store(true)
-				m.out.close(endLost)
-			}
-		}
-	})
-}
-
-// reap ends the membership of those whose node is gone: a node that is no
-// longer alive, or, at start, this node's own last run. TCP members leave
-// (the node that notices first records it; the log keeps one); web members
-// keep their place for the resume grace, on every node at once.
-func (p *ClientPool) reap(ctx context.Context, starting bool) error {
-	alive, err := p.roomLog.Nodes(ctx)
-	if err != nil {
-		return fmt.Errorf("room log: %w", err)
-	}
-	var leaving []*Member
-	kept := 0
-	p.call(func() {
-		// On a log of its own, this node is the only one: any other name
-		// is one of its own earlier runs.
-		alone := p.roomLog.Embedded()
-		for _, m := range p.order {
-			gone := !alive[m.node] || starting && m.node == p.node || m.orphan || alone && m.node != p.node
-			if m.node == "" { // from before nodes had names: this node's last run
-				gone = starting
-			}
-			if m.lost || !gone || m.out != nil && !m.orphan {
-				continue
-			}
-			m.lost = true
-			if m.via == ViaWeb && m.tokenHash != "" && p.grace > 0 {
-				p.detach(m)
-				kept++
-			} else {
-				leaving = append(leaving, m)
-			}
-		}
-	})
-	for _, m := range leaving {
-		if _, err := p.append(nil, leaveEntry(m, whyNodeLost)); err != nil {
-			return fmt.Errorf("room log: %w", err)
-		}
-	}
-	if len(leaving)+kept > 0 {
-		p.log.Info("members whose node is gone", "left", len(leaving), "keeping_their_place", kept)
-	}
-	return nil
-}
-
-// Shutdown ends every member's connection with the shutdown notice, records
-// the leaves of those who cannot resume in the log, and refuses anyone who
-// tries to join afterwards. The members are told first, so nobody hears
-// the others leave.
-func (p *ClientPool) Shutdown() {
-	var leaving []*Member
-	p.call(func() {
-		p.closed = true
-		for _, m := range p.order {
-			m.stopGrace()
-			if m.out == nil {
-				continue // another node's
-			}
-			m.gone.Store(true)
-			m.out.close(endShutdown)
-			// Web members may take their place back when the server is
-			// up again; TCP members cannot.
-			if m.tokenHash == "" {
-				leaving = append(leaving, m)
-			}
-		}
-		p.log.Info("pool closed", "members", len(p.order), "leaving", len(leaving))
-	})
-	var last uint64
-	for _, m := range leaving {
-		seq, err := p.append(nil, leaveEntry(m, whyShutdown))
-		if err != nil {
-			if !errors.Is(err, roomlog.ErrClosed) {
-				p.log.Warn("recording the leaves at shutdown", "err", err)
-			}
-			break
-		}
-		last = seq
-	}
-	p.callAfter(last, func() {})
-}
-
-// waitingOp is work for the pool that must come after the log entry seq.
-type waitingOp struct {
-	after uint64
-	op    func()
-}
-
-// postAfter runs op on the pool goroutine once the log is applied up to
-// seq.
-func (p *ClientPool) postAfter(seq uint64, op func()) {
-	p.post(func() {
-		if p.applied >= seq {
-			op()
-			return
-		}
-		p.waiting = append(p.waiting, waitingOp{seq, op})
-	})
-}
-
-// callAfter is postAfter waiting for op to run. It reports false if the
-// pool stopped first.
-func (p *ClientPool) callAfter(seq uint64, op func()) bool {
-	ran := make(chan struct{})
-	p.postAfter(seq, func() {
-		defer close(ran)
-		op()
-	})
-	select {
-	case <-ran:
-		return true
-	case <-p.done:
-		return false
-	}
-}
-
-// runWaiting runs, in the order they came, the waiting ops whose entry has
-// been applied. Pool goroutine only.
-func (p *ClientPool) runWaiting() {
-	if len(p.waiting) == 0 {
-		return
-	}
-	kept := p.waiting[:0]
-	for _, w := range p.waiting {
-		if p.applied >= w.after {
-			p.do(w.op)
-		} else {
-			kept = append(kept, w)
-		}
-	}
-	clear(p.waiting[len(kept):])
-	p.waiting = kept
-}
-
-// trimLater trims the log to the last retain messages once every tenth of
-// that, so it stays bounded without a request per message.
-func (p *ClientPool) trimLater() {
-	if p.untrimmed++; p.untrimmed < max(p.retain/10, 100) {
-		return
-	}
-	p.untrimmed = 0
-	ctx, cancel := context.WithTimeout(context.Background(), appendTimeout)
-	defer cancel()
-	if err := p.roomLog.Trim(ctx, subjectMsg, p.retain); err != nil {
-		p.log.Warn("log trim", "err", err)
-	}
 }

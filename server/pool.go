@@ -218,19 +218,7 @@ func (p *ClientPool) post(op func()) {
 
 // call runs op on the pool goroutine and waits for it. It reports false if
 // the pool has stopped and op did not run.
-func (p *ClientPool) call(op func()) bool {
-	ran := make(chan struct{})
-	p.post(func() {
-		defer close(ran)
-		op()
-	})
-	select {
-	case <-ran:
-		return true
-	case <-p.done:
-		return false
-	}
-}
+func (p *ClientPool) call(op func()) bool { return p.callAfter(0, op) }
 
 // Counts reports how many members are in the pool, by transport. It does
 // not wait for the pool goroutine.

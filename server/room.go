@@ -8,7 +8,6 @@ package server
 // another node.
 
 import (
-	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"slices"
@@ -425,54 +424,6 @@ func (p *ClientPool) remove(m *Member, why string, seq uint64) {
 func (p *ClientPool) broadcastNumbered(seq uint64, f frame, except *Member) {
 	p.recent.add(seq, time.Time{}, f)
 	p.broadcast(f, except)
-}
-
-// forget purges a member's entries from the log once it has left (or was
-// refused): they no longer change the room. Not at once: purging a subject
-// moves every reader of the stream past the purged entries, so a purge of
-// an entry that a node has not read yet would make it skip whatever came
-// before (as JetStream does it); after forgetDelay every node has read it.
-// Entries replayed at start were forgotten by the run that applied them
-// live, or will be.
-func (p *ClientPool) forget(seq uint64, id string) {
-	if seq > p.replayed {
-		p.forgetLater(subjectMember(id))
-	}
-}
-
-// forgetLater queues a subject of the log to be purged after forgetDelay.
-// Pool goroutine only.
-func (p *ClientPool) forgetLater(subject string) {
-	p.forgets = append(p.forgets, pendingForget{subject, time.Now().Add(forgetDelay)})
-}
-
-// forgetDelay is how far behind every node an entry is before it is
-// purged: a node further behind has lost the room anyway.
-const forgetDelay = 30 * time.Second
-
-// pendingForget is a subject of the log to purge once its time has come.
-type pendingForget struct {
-	subject string
-	due     time.Time
-}
-
-// forgetDue purges the subjects whose time has come. It runs outside the
-// pool goroutine, so the pool never waits for the log.
-func (p *ClientPool) forgetDue(ctx context.Context) {
-	var due []pendingForget
-	p.call(func() {
-		n := 0
-		for n < len(p.forgets) && !p.forgets[n].due.After(time.Now()) {
-			n++
-		}
-		due = slices.Clone(p.forgets[:n])
-		p.forgets = slices.Delete(p.forgets, 0, n)
-	})
-	for _, f := range due {
-		if err := p.roomLog.Forget(ctx, f.subject); err != nil {
-			p.log.Warn("log forget", "subject", f.subject, "err", err)
-		}
-	}
 }
 
 // guestName returns the guest name proposed, if it is free, else a free
