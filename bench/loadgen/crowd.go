@@ -165,6 +165,7 @@ type runResult struct {
 	Lost       int64   `json:"lost"`
 	OutOfOrder int64   `json:"out_of_order"`
 	CPU        float64 `json:"server_cpu_percent"`
+	CPUSeconds float64 `json:"server_cpu_seconds"` // from the first send until every delivery is in
 	LoadCPU    float64 `json:"loadgen_cpu_percent"`
 	RSSMiB     float64 `json:"server_rss_mib"`
 }
@@ -207,7 +208,8 @@ func (c *crowd) run(senders int, rate float64, textLen int, d time.Duration) run
 		time.Sleep(50 * time.Millisecond)
 	}
 	after := mustSample(c.srv)
-	res := runResult{Senders: senders, Seconds: elapsed.Seconds(), Sent: total, CPU: cpuPercent(before, after), RSSMiB: float64(after.rss) / (1 << 20)}
+	res := runResult{Senders: senders, Seconds: elapsed.Seconds(), Sent: total, RSSMiB: float64(after.rss) / (1 << 20)}
+	res.CPU, res.CPUSeconds = cpuPercent(before, after), (after.cpu - before.cpu).Seconds()
 	res.LoadCPU = 100 * float64(selfCPU()-selfBefore) / float64(after.at.Sub(before.at))
 	var h histogram
 	for _, r := range c.readers {

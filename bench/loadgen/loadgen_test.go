@@ -5,6 +5,7 @@ package main
 import (
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -26,7 +27,7 @@ func TestSmoke(t *testing.T) {
 	chromium := "" // the page is measured by the full run; its sizes need no browser
 	// The gorilla chat example comes from the module proxy and is left to
 	// the full run; the relay is this repository's.
-	res, err := runAll(bin, "../../web/assets", []target{{relayProtocol, relay}}, true, "1,2,3,4,5,7")
+	res, err := runAll(config{bin: bin, assets: "../../web/assets", peers: []target{{relayProtocol, relay}}, quick: true, only: "1,2,3,4,5,7"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,4 +65,41 @@ func TestSmoke(t *testing.T) {
 	if md := markdown(res); len(md) == 0 {
 		t.Error("no markdown")
 	}
+}
+
+// TestAgainstBaseline runs the scenarios compared against a baseline at
+// smoke-test sizes, the same binary on both sides: every round has both
+// sides' measures, and the table has a row for each scenario's criterion.
+func TestAgainstBaseline(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "poolchat")
+	if b, err := exec.Command("go", "build", "-o", bin, "../..").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, b)
+	}
+	res, err := runAll(config{bin: bin, baseline: bin, quick: true, only: "1,2,3,4,5,6,7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Rounds) != quickSizes.Rounds || res.FanOut != nil {
+		t.Fatalf("rounds %d, own measures %+v", len(res.Rounds), res.measures)
+	}
+	for i, r := range res.Rounds {
+		for side, m := range map[string]measures{"baseline": r.Baseline, "server": r.Server} {
+			if m.FanOut == nil || len(m.Saturation) == 0 || m.IdleTCP == nil || m.IdleWeb == nil || m.Storm == nil || m.Slow == nil {
+				t.Errorf("round %d, %s: a scenario is missing: %+v", i+1, side, m)
+			}
+			if m.Page != nil || m.Compare != nil {
+				t.Errorf("round %d, %s: scenarios 6 and 7 ran", i+1, side)
+			}
+		}
+	}
+	md := markdown(res)
+	for _, want := range []string{"| 1 | p99 ms", "| 2 | deliveries/s within", "| 3 | idle TCP", "| 3 | idle WebSocket", "| 4 | s until", "| 5 | p99 ms"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("no row %q in\n%s", want, md)
+		}
+	}
+	t.Log("\n" + md)
 }

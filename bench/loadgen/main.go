@@ -11,7 +11,13 @@
 // speaks: the relay floor (bench/relay) and gorilla/websocket's chat
 // example, given by -relay and -gorilla.
 //
+// With -baseline, scenarios 1 to 5 compare two poolchat binaries: each
+// runs the baseline and then -server, for -rounds rounds, and the report
+// sets every measure side by side with the ratio (see baseline.go).
+//
 // Usage: loadgen -server bin/poolchat [-relay bin/relay] [-gorilla bin/chat] [-quick] [-only 1,3] [-out bench]
+//
+//	loadgen -server bin/poolchat -baseline /tmp/poolchat-old [-rounds 2] [-only 1,2,3,4] [-out DIR]
 package main
 
 import (
@@ -30,9 +36,20 @@ import (
 
 // results is everything one benchmark run measured.
 type results struct {
-	Date       string       `json:"date"`
-	Machine    string       `json:"machine"`
-	Quick      bool         `json:"quick"`
+	Date    string `json:"date"`
+	Machine string `json:"machine"`
+	Quick   bool   `json:"quick"`
+	measures
+	// Against a baseline (-baseline) the measures above stay empty: each
+	// round has both binaries' instead.
+	Baseline string   `json:"baseline,omitempty"`
+	Server   string   `json:"server,omitempty"`
+	Rounds   []round  `json:"rounds,omitempty"`
+	Errors   []string `json:"errors,omitempty"`
+}
+
+// measures are what the scenarios measured of one binary.
+type measures struct {
 	FanOut     *runResult   `json:"fanout,omitempty"`
 	Saturation []runResult  `json:"saturation,omitempty"`
 	IdleTCP    *idleResult  `json:"idle_tcp,omitempty"`
@@ -41,7 +58,16 @@ type results struct {
 	Slow       *runResult   `json:"slow_members,omitempty"`
 	Page       *pageResult  `json:"page,omitempty"`
 	Compare    *comparisons `json:"compare,omitempty"`
-	Errors     []string     `json:"errors,omitempty"`
+}
+
+// config is what one run is asked to do.
+type config struct {
+	bin      string // the poolchat binary
+	baseline string // if set, each scenario alternates between it and bin
+	assets   string
+	peers    []target // scenario 7's other servers
+	quick    bool
+	only     string
 }
 
 func main() {
@@ -57,6 +83,8 @@ func main() {
 	idle := flag.Int("idle", 0, "members per transport for the idle-memory scenario (default: the scenario's)")
 	soakFor := flag.Duration("soak", 0, "instead of the scenarios, soak the server for this long and append the result to bench/NOTES.md")
 	selfProfile := flag.String("selfprofile", "", "write the load generator's own CPU profile to this `file`")
+	baseline := flag.String("baseline", "", "run scenarios 1 to 5 against this poolchat `binary` too, alternating with -server round by round")
+	nRounds := flag.Int("rounds", 0, "rounds of each alternation, in scenario 7 and with -baseline (default 3, 1 with -quick)")
 	flag.Parse()
 	if *selfProfile != "" {
 		f, err := os.Create(*selfProfile)
@@ -80,6 +108,9 @@ func main() {
 	if *idle > 0 {
 		fullSizes.Idle, quickSizes.Idle = *idle, *idle
 	}
+	if *nRounds > 0 {
+		fullSizes.Rounds, quickSizes.Rounds = *nRounds, *nRounds
+	}
 	var peers []target
 	if *relay != "" {
 		peers = append(peers, target{relayProtocol, *relay})
@@ -87,7 +118,7 @@ func main() {
 	if *gorilla != "" {
 		peers = append(peers, target{gorillaProtocol, *gorilla})
 	}
-	res, runErr := runAll(*bin, *assets, peers, *quick, *only)
+	res, runErr := runAll(config{bin: *bin, baseline: *baseline, assets: *assets, peers: peers, quick: *quick, only: *only})
 	if err := write(*out, res); err != nil {
 		runErr = err
 	}
@@ -98,84 +129,115 @@ func main() {
 	}
 }
 
-func runAll(bin, assets string, peers []target, quick bool, only string) (*results, error) {
-	sz := fullSizes
-	if quick {
-		sz = quickSizes
+func runAll(cfg config) (*results, error) {
+	sz := sizesOf(cfg.quick)
+	if cfg.quick {
 		idleSettle = 3 * time.Second
 	}
 	want := map[string]bool{}
-	for _, s := range strings.Split(only, ",") {
+	for _, s := range strings.Split(cfg.only, ",") {
 		want[strings.TrimSpace(s)] = true
 	}
-	res := &results{Date: time.Now().UTC().Format(time.RFC3339), Machine: fmt.Sprintf("%s/%s, %d CPUs", runtime.GOOS, runtime.GOARCH, runtime.NumCPU()), Quick: quick}
+	res := &results{Date: time.Now().UTC().Format(time.RFC3339), Machine: fmt.Sprintf("%s/%s, %d CPUs", runtime.GOOS, runtime.GOARCH, runtime.NumCPU()), Quick: cfg.quick}
+	if cfg.baseline != "" {
+		res.Baseline, res.Server, res.Rounds = cfg.baseline, cfg.bin, make([]round, sz.Rounds)
+	}
 	// A failed scenario is reported and the others still run.
-	step := func(name string, f func() error) error {
-		fmt.Fprintf(os.Stderr, "loadgen: %s…\n", name)
+	step := func(name, bin string, f func(string) error) {
+		fmt.Fprintf(os.Stderr, "loadgen: %s, %s…\n", name, bin)
 		start := time.Now()
-		err := f()
+		err := f(bin)
 		fmt.Fprintf(os.Stderr, "loadgen: %s done in %v\n", name, time.Since(start).Round(time.Millisecond))
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "loadgen: %s: %v\n", name, err)
-			res.Errors = append(res.Errors, name+": "+err.Error())
-		}
-		return nil
-	}
-	if want["1"] {
-		if err := step("1 fan-out", func() error { r, err := fanout(bin, sz, 0); res.FanOut = &r; return err }); err != nil {
-			return res, err
+			res.Errors = append(res.Errors, name+", "+bin+": "+err.Error())
 		}
 	}
-	if want["2"] {
-		if err := step("2 saturation", func() error { r, err := saturation(bin, sz); res.Saturation = r; return err }); err != nil {
-			return res, err
+	for _, sc := range scenarios(cfg, sz) {
+		if !want[sc.id] {
+			continue
 		}
-	}
-	if want["3"] {
-		if err := step("3 idle memory", func() error {
-			t, err := idleMemory(target{poolchatProtocol, bin}, sz.Idle, false)
-			if err != nil {
-				return err
+		name := sc.id + " " + sc.name
+		if cfg.baseline == "" {
+			step(name, cfg.bin, func(bin string) error { return sc.run(bin, &res.measures) })
+			continue
+		}
+		if len(sc.compared) == 0 {
+			fmt.Fprintf(os.Stderr, "loadgen: %s is not compared against a baseline; skipped\n", name)
+			continue
+		}
+		// Baseline and server one after the other, round by round, like
+		// scenario 7: this machine's speed drifts within minutes.
+		for i := range res.Rounds {
+			rd := &res.Rounds[i]
+			step(fmt.Sprintf("%s, round %d", name, i+1), cfg.baseline, func(bin string) error { return sc.run(bin, &rd.Baseline) })
+			step(fmt.Sprintf("%s, round %d", name, i+1), cfg.bin, func(bin string) error { return sc.run(bin, &rd.Server) })
+			for _, row := range versusRows(sc, res.Rounds[:i+1]) {
+				fmt.Fprintln(os.Stderr, "  "+row)
 			}
-			w, err := idleMemory(target{poolchatProtocol, bin}, sz.Idle, true)
-			res.IdleTCP, res.IdleWeb = &t, &w
-			return err
-		}); err != nil {
-			return res, err
-		}
-	}
-	if want["4"] {
-		if err := step("4 join storm", func() error { r, err := joinStorm(bin, sz.Storm); res.Storm = &r; return err }); err != nil {
-			return res, err
-		}
-	}
-	if want["5"] {
-		if err := step("5 slow members", func() error { r, err := fanout(bin, sz, sz.Slow); res.Slow = &r; return err }); err != nil {
-			return res, err
-		}
-	}
-	if want["6"] {
-		chromium, _ := exec.LookPath("chromium")
-		if err := step("6 page", func() error { r, err := page(bin, assets, chromium); res.Page = &r; return err }); err != nil {
-			return res, err
-		}
-	}
-	if want["7"] {
-		if err := step("7 other servers", func() error {
-			if len(peers) == 0 {
-				return errors.New("no other server given (-relay, -gorilla)")
-			}
-			r, err := compare(bin, peers, sz)
-			res.Compare = &r
-			return err
-		}); err != nil {
-			return res, err
 		}
 	}
 	if len(res.Errors) > 0 {
 		return res, fmt.Errorf("%d scenarios failed: %s", len(res.Errors), strings.Join(res.Errors, "; "))
 	}
 	return res, nil
+}
+
+// scenario is one of the benchmark's scenarios: run measures bin into m;
+// compared is what a run against a baseline sets side by side (none for
+// the page and scenario 7, which are not compared).
+type scenario struct {
+	id, name string
+	run      func(bin string, m *measures) error
+	compared []metric
+}
+
+func scenarios(cfg config, sz sizes) []scenario {
+	return []scenario{
+		{"1", "fan-out", func(bin string, m *measures) error {
+			r, err := fanout(bin, sz, 0)
+			m.FanOut = &r
+			return err
+		}, runMetrics(func(m *measures) *runResult { return m.FanOut })},
+		{"2", "saturation", func(bin string, m *measures) error {
+			r, err := saturation(bin, sz)
+			m.Saturation = r
+			return err
+		}, saturationMetrics(sz)},
+		{"3", "idle memory", func(bin string, m *measures) error {
+			t, err := idleMemory(target{poolchatProtocol, bin}, sz.Idle, false)
+			if err != nil {
+				return err
+			}
+			w, err := idleMemory(target{poolchatProtocol, bin}, sz.Idle, true)
+			m.IdleTCP, m.IdleWeb = &t, &w
+			return err
+		}, idleMetrics},
+		{"4", "join storm", func(bin string, m *measures) error {
+			r, err := joinStorm(bin, sz.Storm)
+			m.Storm = &r
+			return err
+		}, stormMetrics},
+		{"5", "slow members", func(bin string, m *measures) error {
+			r, err := fanout(bin, sz, sz.Slow)
+			m.Slow = &r
+			return err
+		}, runMetrics(func(m *measures) *runResult { return m.Slow })},
+		{"6", "page", func(bin string, m *measures) error {
+			chromium, _ := exec.LookPath("chromium")
+			r, err := page(bin, cfg.assets, chromium)
+			m.Page = &r
+			return err
+		}, nil},
+		{"7", "other servers", func(bin string, m *measures) error {
+			if len(cfg.peers) == 0 {
+				return errors.New("no other server given (-relay, -gorilla)")
+			}
+			r, err := compare(bin, cfg.peers, sz)
+			m.Compare = &r
+			return err
+		}, nil},
+	}
 }
 
 // write saves results.json and the results.md table.
@@ -208,6 +270,13 @@ func rounds(runs []runResult) string {
 func markdown(r *results) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# poolchat benchmark\n\n%s, %s%s. Server and load generator share the machine, over loopback.\n\n", r.Date, r.Machine, map[bool]string{true: ", quick sizes", false: ""}[r.Quick])
+	if len(r.Rounds) > 0 {
+		b.WriteString(versusMarkdown(r))
+		for _, e := range r.Errors {
+			fmt.Fprintf(&b, "\nFailed: %s\n", e)
+		}
+		return b.String()
+	}
 	b.WriteString("| # | scenario | result | target |\n|---|---|---|---|\n")
 	run := func(x *runResult) string {
 		return fmt.Sprintf("%.0f deliveries/s, p50 %.2f ms, p99 %.2f ms, max %.1f ms, lost %d, out of order %d, server CPU %.0f%% (load generator %.0f%%), RSS %.0f MiB",
@@ -217,12 +286,7 @@ func markdown(r *results) string {
 		fmt.Fprintf(&b, "| 1 | fan-out, %d senders at 4/s | %s | 0 lost, 0 out of order, p99 ≤ 10 ms |\n", x.Senders, run(x))
 	}
 	if len(r.Saturation) > 0 {
-		best := -1
-		for i, s := range r.Saturation {
-			if s.P99ms <= 100 && s.Lost == 0 {
-				best = i
-			}
-		}
+		best := bestStep(r.Saturation)
 		var steps []string
 		for _, s := range r.Saturation {
 			steps = append(steps, fmt.Sprintf("%d→%.0f/s p99 %.0f ms", s.Senders, s.PerSecond, s.P99ms))
@@ -267,4 +331,16 @@ func markdown(r *results) string {
 		fmt.Fprintf(&b, "\nFailed: %s\n", e)
 	}
 	return b.String()
+}
+
+// bestStep is the index of the last saturation step within p99 ≤ 100 ms
+// with nothing lost, or -1.
+func bestStep(steps []runResult) int {
+	best := -1
+	for i, s := range steps {
+		if s.P99ms <= 100 && s.Lost == 0 {
+			best = i
+		}
+	}
+	return best
 }

@@ -26,7 +26,7 @@ type sizes struct {
 	Storm        int
 	Slow         int
 	StepDuration time.Duration
-	Rounds       int // of each pair in scenario 7
+	Rounds       int // of each alternation: scenario 7's pairs, runs against a baseline
 }
 
 var fullSizes = sizes{
@@ -39,6 +39,14 @@ var quickSizes = sizes{
 	TCP: 10, Web: 10, Senders: 5, Rate: 4, TextLen: 64, Duration: 2 * time.Second,
 	Steps: []int{5, 10}, StepDuration: 2 * time.Second,
 	Idle: 50, Storm: 20, Slow: 2, Rounds: 1,
+}
+
+// sizesOf is the full or the quick sizes.
+func sizesOf(quick bool) sizes {
+	if quick {
+		return quickSizes
+	}
+	return fullSizes
 }
 
 // fanout is scenario 1 (and, with slow members, scenario 5).
