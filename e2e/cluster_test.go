@@ -344,6 +344,15 @@ func tryStartCluster(t *testing.T, bin string, n int, args ...string) ([]*node, 
 		})
 	}
 	wg.Wait()
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, n := range nodes {
+				if n != nil {
+					t.Logf("%s stderr:\n%s", n.cmd.Args[6], n.stderr)
+				}
+			}
+		}
+	})
 	for _, err := range errs {
 		if err != nil {
 			for _, n := range nodes {

@@ -67,7 +67,12 @@ func (s *Server) watchNodes(ctx context.Context) {
 		case steadySince.IsZero():
 			steadySince = time.Now()
 		case time.Since(steadySince) >= roomlog.NodeTTL:
-			err = s.pool.reap(rctx, false)
+			// The room's stream may still be electing a leader when the
+			// nodes' bucket has one: reap once it answers, so that the
+			// leaves it records can be stored.
+			if _, err = s.pool.roomLog.LastSeq(rctx); err == nil {
+				err = s.pool.reap(rctx, false)
+			}
 		}
 		s.pool.forgetDue(rctx)
 		cancel()

@@ -60,7 +60,7 @@
 // A follower is a JetStream ordered consumer: one ephemeral, unacknowledged
 // consumer, started at a sequence, that the client checks for gaps in its
 // own delivery sequence and replaces, starting after the last entry it
-// handed over, whenever one appears, a heartbeat is missed (10 s of
+// handed over, whenever one appears, a heartbeat is missed (2 s of
 // silence), the consumer disappears or the connection is re-established. A
 // slow follower slows nothing else: the consumer pulls at most 500 entries
 // ahead, and the rest wait in the stream.

@@ -11,6 +11,12 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
+// followHeartbeat is how often the server tells an idle follower that its
+// consumer is still there; two missed in a row and the follower starts a
+// new one. The consumer lives on one server: when that server dies (one of
+// a cluster), this is how soon the follower notices.
+const followHeartbeat = time.Second
+
 // Entry is one entry of the log, as a follower receives it.
 type Entry struct {
 	Seq     uint64    // its position: positive, strictly increasing, never reused
@@ -59,7 +65,7 @@ func (l *Log) Follow(from uint64, handle func(Entry)) (*Follower, error) {
 	if err != nil {
 		return nil, fmt.Errorf("roomlog: follow from %d: %w", from, err)
 	}
-	it, err := cons.Messages()
+	it, err := cons.Messages(jetstream.PullHeartbeat(followHeartbeat))
 	if err != nil {
 		return nil, fmt.Errorf("roomlog: follow from %d: %w", from, err)
 	}

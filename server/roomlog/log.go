@@ -27,6 +27,10 @@ const epochKey = "poolchat_epoch"
 // caller's context (opening the stream).
 const requestTimeout = 10 * time.Second
 
+// noLeaderRetry is how soon Append tries again when the stream has no
+// leader.
+const noLeaderRetry = 100 * time.Millisecond
+
 // ErrClosed is returned by the methods of a Log after Close.
 var ErrClosed = errors.New("roomlog: log closed")
 
@@ -416,7 +420,9 @@ func (l *Log) LastSeq(ctx context.Context) (uint64, error) {
 // An Append that returns an error may still have stored its entry (the
 // acknowledgement was lost, or ctx ended while waiting for it): retry with
 // the same msgID to learn its sequence without storing it twice. A ctx
-// without a deadline waits at most 5 seconds (the NATS client's default).
+// without a deadline waits at most 5 seconds (the NATS client's default)
+// for an answer. While the stream has no leader (a cluster electing one),
+// Append waits for it as long as ctx allows.
 func (l *Log) Append(ctx context.Context, subject, msgID string, data []byte) (uint64, error) {
 	if err := checkSubject(subject, false); err != nil {
 		return 0, err
@@ -429,11 +435,23 @@ func (l *Log) Append(ctx context.Context, subject, msgID string, data []byte) (u
 	if msgID != "" {
 		opts = append(opts, jetstream.WithMsgID(msgID))
 	}
-	ack, err := l.js.Publish(ctx, l.prefix+subject, data, opts...)
-	if err != nil {
-		return 0, fmt.Errorf("roomlog: append to %s: %w", subject, err)
+	for {
+		ack, err := l.js.Publish(ctx, l.prefix+subject, data, opts...)
+		if err == nil {
+			return ack.Sequence, nil
+		}
+		// No responders: the stream has no leader now (one of a cluster's
+		// servers died, the rest are electing another), and nothing was
+		// stored. Wait for the new leader while ctx allows.
+		if !errors.Is(err, jetstream.ErrNoStreamResponse) && !errors.Is(err, nats.ErrNoResponders) {
+			return 0, fmt.Errorf("roomlog: append to %s: %w", subject, err)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("roomlog: append to %s: %w", subject, err)
+		case <-time.After(noLeaderRetry):
+		}
 	}
-	return ack.Sequence, nil
 }
 
 // Trim removes the entries whose subject matches subject (wildcards
