@@ -78,8 +78,8 @@ func (p *ClientPool) append(m *Member, e entry) (uint64, error) {
 		panic("server: encoding a log entry: " + err.Error()) // strings, bools and a time: cannot fail
 	}
 	subject, msgID := subjectMember(e.ID), e.MsgID
-	if e.Kind == kindSay {
-		subject = subjectMsg
+	if e.Kind == kindSay || e.Kind == kindPrivate {
+		subject = subjectMsg // kept, and trimmed, with the other messages
 	}
 	if msgID == "" {
 		msgID = uuid.NewString()
@@ -300,7 +300,7 @@ func (p *ClientPool) msgByName(m *Member, name, text string) {
 	var to string
 	if _, key, r := checkName(name); r == nil {
 		p.callAfter(m.sent.Load(), func() {
-			if held := p.names[nameSkeleton(key)]; held != nil && held.key == key {
+			if held := p.names[nameSkeleton(key)]; held != nil { // the name, or one that looks the same
 				to = held.id
 			}
 		})

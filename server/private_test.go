@@ -212,3 +212,25 @@ func TestPrivateIsRecoveredOnResume(t *testing.T) {
 		t.Fatalf("Eve was sent %v", m)
 	}
 }
+
+// TestAwaySurvivesResume: a member away when its connection dropped is
+// still away when it takes its place back, and nobody hears it come back.
+func TestAwaySurvivesResume(t *testing.T) {
+	room := chattest.Start(t, server.Config{})
+	watcher := room.Join(t)
+	ada, w := joinForResume(t, room, "Ada")
+	watcher.Expect("* Ada joined")
+	ada.Say(`\away lunch`)
+	seen := ada.Expect("away")["seq"].(float64)
+	watcher.Expect("* Ada is away: lunch")
+	ada.Conn.CloseNow()
+	back := resume(t, room, w.Str("resume"), seen)
+	back.Expect("welcome")
+	for _, u := range back.Expect("existing_users")["users"].([]any) {
+		if u := u.(map[string]any); u["name"] == "Ada" && u["away"] != "lunch" {
+			t.Fatalf("after the resume Ada's entry is %v", u)
+		}
+	}
+	watcher.Send(`\who`)
+	watcher.Expect("* online now (2): " + watcher.Name + ", Ada (away)")
+}

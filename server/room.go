@@ -191,7 +191,9 @@ func (p *ClientPool) applyResume(seq uint64, e entry) {
 		m = &Member{id: old.id, via: ViaWeb}
 	}
 	m.node = e.Node
-	m.setName(old.name, old.key)
+	m.away, m.awayReason = old.away, old.awayReason
+	m.isAway.Store(m.away)
+	m.setName(old.name, old.key) // after away: the roster entry shows it
 	m.joined = true
 	m.setToken(p, e.Token)
 	old.setToken(p, "")

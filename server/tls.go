@@ -38,7 +38,7 @@ func loadCertificate(certFile, keyFile string) (*certificate, error) {
 func (c *certificate) reload() error {
 	cert, err := tls.LoadX509KeyPair(c.certFile, c.keyFile)
 	if err != nil {
-		return fmt.Errorf("tls: %w", err)
+		return fmt.Errorf("reading the certificate: %w", err)
 	}
 	c.current.Store(&cert)
 	return nil
