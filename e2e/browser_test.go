@@ -268,12 +268,13 @@ var classicXSS = []string{
 }
 
 // watchPage counts, from now on, elements added to the page other than log
-// lines and user boxes (with their parts), and Content-Security-Policy
-// violations.
+// lines and user boxes (with their parts) and http(s) links that open
+// apart, and Content-Security-Policy violations.
 const watchPage = `(() => {
   window.__stray = [];
   window.__csp = 0;
-  const ok = (el) => el.matches("#log > li.line, #log > li.line > *, #users > li.user, #users > li.user > *");
+  const link = (el) => el.matches('#log > li.line > .text > a[rel="noopener noreferrer"][target="_blank"]') && /^https?:\/\//i.test(el.getAttribute("href"));
+  const ok = (el) => el.matches("#log > li.line, #log > li.line > *, #users > li.user, #users > li.user > *") || link(el);
   new MutationObserver((records) => {
     for (const r of records) for (const n of r.addedNodes) {
       if (n.nodeType !== 1) continue;

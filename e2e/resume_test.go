@@ -303,6 +303,7 @@ func TestPageResumesMissedEvents(t *testing.T) {
 		}
 	}
 	want := []string{
+		"reconnected", // for the page alone: the room saw nothing
 		watcher.Name + " missed one",
 		passer.Name + " joined",
 		passer.Name + " left",

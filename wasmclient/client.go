@@ -3,14 +3,24 @@
 package main
 
 import (
+	"strconv"
 	"strings"
 	"syscall/js"
+	"unicode/utf8"
 )
 
 // Bounds that keep a long-open page from growing without limit.
 const (
 	maxLogLines = 1000 // lines kept in #log
 	maxSeenIDs  = 2000 // message ids remembered to skip replayed history
+
+	maxMessageRunes = 1000 // the server refuses longer messages (SPEC §6)
+)
+
+// Words for #status besides connecting, connected and reconnecting….
+const (
+	statusNeedName     = "waiting for your name"
+	statusDisconnected = "disconnected"
 )
 
 // nameKey is where the chosen name is remembered between visits, in
@@ -28,38 +38,84 @@ type client struct {
 	quitting bool // we sent \quit: the close that follows is expected
 	resuming bool // this connection's first frame was resume: its answer decides
 	retries  int
-	retry    int // the current scheduled reconnect; connecting cancels it
+	plan     int  // counts scheduled reconnects: only the latest may fire
+	waiting  bool // a reconnect is scheduled: retry now, or when the network is back
 	sess     session
-	boxes    map[string]js.Value // user boxes by member id
-	seen     map[string]bool     // ids of messages already in #log
+	seen     map[string]bool // ids of messages already in #log
 	seenFIFO []string
+
+	members map[string]*member // everyone in the room, by id
+	order   []string           // member ids in join order
+	drawn   int                // members with a box in #users
+	extra   int                // 1 when your own box is drawn past maxBoxes
+
+	rosterDue bool // the existing_users after a welcome is the room, not an answer to \who
+
+	title      string // the page's own title, before counts
+	unread     int    // lines that came while the tab was hidden
+	mentions   int    // of them, those that name you
+	below      int    // messages added below a reader scrolled up
+	typingSent float64
+	typers     map[string]typer
 
 	olderPending bool // a history request is outstanding: the next history answers it
 	olderDone    bool // the server has no messages before the oldest shown
 }
 
 func newClient(doc js.Value) *client {
-	return &client{page: findPage(doc), ws: js.Undefined(), sess: loadSession(), boxes: map[string]js.Value{}, seen: map[string]bool{}}
+	return &client{page: findPage(doc), ws: js.Undefined(), sess: loadSession(), seen: map[string]bool{},
+		members: map[string]*member{}, typers: map[string]typer{}, title: doc.Get("title").String()}
 }
 
 // start adopts the boxes the server rendered, wires the forms, and joins
 // with the name given while the client was loading. The dialog, already
 // shown by the loader, is left alone so typing in it is not disturbed.
 func (c *client) start() {
-	rendered := c.users.Call("querySelectorAll", "[data-user-id]")
-	for i := range rendered.Length() {
-		box := rendered.Index(i)
-		c.boxes[box.Get("dataset").Get("userId").String()] = box
-	}
+	c.adoptRendered()
 	on(c.nameForm, "submit", func(ev js.Value) {
 		ev.Call("preventDefault")
 		c.join(c.nameInput.Get("value").String())
 	})
+	// Esc on the name dialog closes it; the page then offers to join
+	// rather than waiting on a name no one is asked for.
+	on(c.dialog, "close", func(js.Value) {
+		if !c.joined && !c.nameInput.Get("disabled").Bool() {
+			c.nameInput.Set("disabled", false)
+			c.setStatus(statusNeedName)
+			c.joinButton.Set("hidden", false)
+		}
+	})
+	on(c.joinButton, "click", func(js.Value) { c.askName("") })
 	on(c.sendForm, "submit", func(ev js.Value) {
 		ev.Call("preventDefault")
 		c.sendMessage()
 	})
-	on(c.log, "scroll", func(js.Value) { c.loadOlder() })
+	on(c.message, "input", func(js.Value) {
+		text := c.message.Get("value").String()
+		c.checkLength(text)
+		c.typed(text)
+	})
+	on(c.log, "scroll", func(js.Value) {
+		c.seenBelow()
+		c.loadOlder()
+	})
+	on(c.newBelow, "click", func(js.Value) { c.scrollToEnd() })
+	on(c.users, "click", c.offerPrivate)
+	on(c.users, "keydown", func(ev js.Value) {
+		if k := ev.Get("key").String(); k == "Enter" || k == " " {
+			ev.Call("preventDefault")
+			c.offerPrivate(ev)
+		}
+	})
+	on(c.retry, "click", func(js.Value) { c.retryNow() })
+	on(js.Global(), "online", func(js.Value) { c.retryNow() })
+	on(c.doc, "visibilitychange", func(js.Value) {
+		if !c.doc.Get("hidden").Bool() {
+			c.attended()
+			c.retryNow()
+		}
+	})
+	on(js.Global(), "focus", func(js.Value) { c.attended() })
 	// A page that is closed, reloaded or left has left the room (its
 	// socket sends 1001), so the next page of this tab must not resume.
 	on(js.Global(), "pagehide", func(ev js.Value) {
@@ -78,6 +134,7 @@ func (c *client) start() {
 		c.join(pending.String())
 		return
 	}
+	c.setStatus(statusNeedName)
 	if !c.dialog.Get("open").Bool() {
 		c.askName("") // the loader shows the dialog; this is for pages without it
 	}
@@ -93,6 +150,7 @@ func (c *client) askName(problem string) {
 	}
 	c.nameError.Set("textContent", problem)
 	c.nameInput.Set("disabled", false)
+	c.joinButton.Set("hidden", true)
 	if !c.dialog.Get("open").Bool() {
 		c.dialog.Call("showModal")
 	}
@@ -111,8 +169,8 @@ func (c *client) join(name string) {
 	c.sess.forget() // a join asked for is a new member
 	c.nameError.Set("textContent", "")
 	c.nameInput.Set("disabled", true)
+	c.setStatus("connecting")
 	if c.ws.IsUndefined() {
-		c.setStatus("connecting")
 		c.connect()
 		return
 	}
@@ -125,6 +183,10 @@ func (c *client) sendMessage() {
 	if strings.TrimSpace(text) == "" {
 		return
 	}
+	if c.checkLength(text) {
+		c.message.Call("focus")
+		return
+	}
 	if !c.joined || !c.send(map[string]any{"type": "message", "text": text}) {
 		c.notice("not connected; your message is kept in the box")
 		return
@@ -133,6 +195,24 @@ func (c *client) sendMessage() {
 		c.quitting = true
 	}
 	c.message.Set("value", "")
+	c.checkLength("")
+	c.typingSent = 0 // the next keystroke starts a new bout of typing
+}
+
+// checkLength warns, beside the message box, of a text the server would
+// refuse as too long, before it is sent. It reports whether it is.
+func (c *client) checkLength(text string) bool {
+	n := utf8.RuneCountInString(text)
+	if n <= maxMessageRunes {
+		if c.warning.Get("textContent").String() != "" {
+			c.warning.Set("textContent", "")
+			c.message.Call("removeAttribute", "aria-invalid")
+		}
+		return false
+	}
+	c.warning.Set("textContent", "Too long to send: "+strconv.Itoa(n)+" characters, at most "+strconv.Itoa(maxMessageRunes)+". Shorten it or send it in parts.")
+	c.message.Call("setAttribute", "aria-invalid", "true")
+	return true
 }
 
 func (c *client) setStatus(s string) {

@@ -18,6 +18,12 @@ type page struct {
 	sendForm   js.Value // form#send
 	message    js.Value // input#message
 	sendButton js.Value
+	warning    js.Value // #message-warning: says a message is too long to send
+	usersMore  js.Value // counts the members beyond the boxes shown
+	newBelow   js.Value // the "new messages below" cue
+	typingLine js.Value // who is typing, under #log
+	retry      js.Value // "Retry now", while reconnecting
+	joinButton js.Value // opens the name dialog again after it was dismissed
 	userTpl    js.Value // <template> holding the templ-rendered user box
 	lineTpl    js.Value // <template> holding the templ-rendered log line
 }
@@ -25,19 +31,25 @@ type page struct {
 func findPage(doc js.Value) page {
 	byID := func(id string) js.Value { return doc.Call("getElementById", id) }
 	p := page{
-		doc:       doc,
-		users:     byID("users"),
-		count:     byID("count"),
-		log:       byID("log"),
-		status:    byID("status"),
-		dialog:    byID("name-dialog"),
-		nameForm:  byID("name-form"),
-		nameInput: byID("name"),
-		nameError: byID("name-error"),
-		sendForm:  byID("send"),
-		message:   byID("message"),
-		userTpl:   byID("user-template"),
-		lineTpl:   byID("line-template"),
+		doc:        doc,
+		users:      byID("users"),
+		count:      byID("count"),
+		log:        byID("log"),
+		status:     byID("status"),
+		dialog:     byID("name-dialog"),
+		nameForm:   byID("name-form"),
+		nameInput:  byID("name"),
+		nameError:  byID("name-error"),
+		sendForm:   byID("send"),
+		message:    byID("message"),
+		userTpl:    byID("user-template"),
+		lineTpl:    byID("line-template"),
+		warning:    byID("message-warning"),
+		usersMore:  byID("users-more"),
+		newBelow:   byID("new-below"),
+		typingLine: byID("typing"),
+		retry:      byID("retry"),
+		joinButton: byID("join"),
 	}
 	p.sendButton = p.sendForm.Call("querySelector", "button")
 	return p

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"strconv"
 	"strings"
 	"syscall/js"
 )
@@ -63,6 +62,10 @@ func (c *client) handle(ev js.Value) {
 		c.welcome(ev)
 	case "existing_users":
 		c.setUsers(ev.Get("users"))
+		if !c.rosterDue {
+			c.whoAnswer()
+		}
+		c.rosterDue = false
 	case "history":
 		if c.olderPending {
 			c.olderPending = false
@@ -70,29 +73,30 @@ func (c *client) handle(ev js.Value) {
 			return
 		}
 		msgs := ev.Get("messages")
+		added := 0
 		for i := range msgs.Length() {
-			c.showMessage(msgs.Index(i))
+			if c.showMessage(msgs.Index(i), false) {
+				added++
+			}
+		}
+		if added > 0 {
+			c.divide()
 		}
 		c.olderDone = !ev.Get("more").Truthy()
 	case "new_user":
 		id, name := str(ev, "id"), str(ev, "new_user_name")
-		if _, known := c.boxes[id]; !known {
-			c.addUser(id, name, str(ev, "via"))
-		}
+		c.addUser(id, name, str(ev, "via"))
 		c.event(name + " joined")
 	case "disconnect_user":
 		id := str(ev, "id")
-		if box, ok := c.boxes[id]; ok {
-			box.Call("remove")
-			delete(c.boxes, id)
-			c.updateCount()
-		}
+		c.removeUser(id)
+		c.stoppedTyping(id)
 		c.event(str(ev, "name") + " left")
 	case "rename":
 		id, name := str(ev, "id"), str(ev, "name")
-		if box, ok := c.boxes[id]; ok {
-			setText(box, ".name", name)
-			setText(box, ".avatar", initial(name))
+		if m := c.members[id]; m != nil {
+			m.name = name
+			c.fillBox(m)
 		}
 		if id == c.selfID {
 			c.name, c.sess.name = name, name
@@ -100,8 +104,13 @@ func (c *client) handle(ev js.Value) {
 			storage("localStorage", "setItem", nameKey, name)
 		}
 		c.event(str(ev, "old_name") + " is now known as " + name)
-	case "message":
-		c.showMessage(ev)
+	case "message", "private":
+		c.stoppedTyping(str(ev, "id"))
+		c.showMessage(ev, true)
+	case "away", "back":
+		c.setAway(ev, typ == "away")
+	case "typing":
+		c.typing(str(ev, "id"), str(ev, "name"))
 	case "notice":
 		for _, l := range strings.Split(str(ev, "text"), "\n") {
 			c.notice(l)
@@ -113,7 +122,7 @@ func (c *client) handle(ev js.Value) {
 			return
 		}
 		if !c.joined && (code == "name_taken" || code == "name_invalid") {
-			c.setStatus("connected")
+			c.setStatus(statusNeedName)
 			c.askName(text)
 			return
 		}
@@ -136,6 +145,8 @@ func (c *client) welcome(ev js.Value) {
 		return
 	}
 	c.resuming = false
+	reconnected := c.selfID != ""
+	c.rosterDue = true
 	c.selfID, c.name = str(ev, "id"), str(ev, "name")
 	since := c.sess.seq
 	if epoch := str(ev, "epoch"); epoch != c.sess.epoch {
@@ -154,6 +165,12 @@ func (c *client) welcome(ev js.Value) {
 	c.olderDone = !recovered // until the history that follows says whether there is more
 	c.setJoined(true)
 	c.setStatus("connected")
+	c.setStale(false)
+	c.joinButton.Set("hidden", true)
+	c.retry.Set("hidden", true)
+	if reconnected {
+		c.event("reconnected")
+	}
 	if c.dialog.Get("open").Bool() {
 		c.dialog.Call("close")
 	}
@@ -165,73 +182,38 @@ func (c *client) welcome(ev js.Value) {
 	}
 }
 
-// setUsers redraws #users from an existing_users list, keeping the boxes
-// of members already shown: a resume or \who changes nothing on the page
-// for members who are simply still there.
-func (c *client) setUsers(users js.Value) {
-	boxes := make(map[string]js.Value, users.Length())
-	for i := range users.Length() {
-		u := users.Index(i)
-		id, name, via := str(u, "id"), str(u, "name"), str(u, "via")
-		box, ok := c.boxes[id]
-		if !ok {
-			box = c.userBox(id, name, via)
+// showMessage appends a `message` or `private` event to #log, once per
+// message id (a rejoin replays history the page may already show), and
+// reports whether it did. A live one that came while the tab was hidden
+// is counted in its title.
+func (c *client) showMessage(m js.Value, live bool) bool {
+	line, ok := c.messageLine(m)
+	if !ok {
+		return false
+	}
+	c.appendLine(line)
+	if cl := line.Get("classList"); live && !cl.Call("contains", "own").Bool() {
+		c.attend(cl.Call("contains", "mention").Bool())
+	}
+	return true
+}
+
+// setAway shows a member away (with the reason, if any) or back.
+func (c *client) setAway(ev js.Value, away bool) {
+	m := c.members[str(ev, "id")]
+	if m == nil {
+		return
+	}
+	m.away, m.reason = away, str(ev, "reason")
+	c.fillBox(m)
+	text := m.name + " is back"
+	if away {
+		text = m.name + " is away"
+		if m.reason != "" {
+			text += ": " + m.reason
 		}
-		setText(box, ".name", name)
-		setText(box, ".avatar", initial(name))
-		if id == c.selfID {
-			box.Get("dataset").Set("self", "")
-		} else {
-			box.Get("dataset").Delete("self")
-		}
-		c.users.Call("append", box) // moves a kept box into join order
-		boxes[id] = box
 	}
-	for id, box := range c.boxes {
-		if _, ok := boxes[id]; !ok {
-			box.Call("remove")
-		}
-	}
-	c.boxes = boxes
-	c.updateCount()
-}
-
-// addUser draws one member's box at the end of #users.
-func (c *client) addUser(id, name, via string) {
-	box := c.userBox(id, name, via)
-	c.users.Call("append", box)
-	c.boxes[id] = box
-	c.updateCount()
-}
-
-// userBox makes one member's box from the page's template, keyed by id.
-func (c *client) userBox(id, name, via string) js.Value {
-	box := clone(c.userTpl)
-	ds := box.Get("dataset")
-	ds.Set("userId", id)
-	ds.Set("via", via)
-	if id == c.selfID {
-		ds.Set("self", "")
-	}
-	setText(box, ".name", name)
-	setText(box, ".via", via)
-	setText(box, ".avatar", initial(name))
-	box.Get("style").Call("setProperty", "--hue", hue(id))
-	return box
-}
-
-func (c *client) updateCount() {
-	if !c.count.IsNull() {
-		c.count.Set("textContent", len(c.boxes))
-	}
-}
-
-// showMessage appends a `message` event to #log, once per message id (a
-// rejoin replays history the page may already show).
-func (c *client) showMessage(m js.Value) {
-	if line, ok := c.messageLine(m); ok {
-		c.appendLine(line)
-	}
+	c.event(text)
 }
 
 // messageLine makes the line of a `message` event, unless its id is
@@ -250,69 +232,20 @@ func (c *client) messageLine(m js.Value) (js.Value, bool) {
 		}
 	}
 	kind, who := "message", str(m, "name")
-	if m.Get("me").Truthy() {
+	switch {
+	case str(m, "type") == "private":
+		kind, who = "private", who+" → "+str(m, "to_name")
+	case m.Get("me").Truthy():
 		kind, who = "me", "* "+who
 	}
 	if str(m, "id") == c.selfID {
 		kind += " own"
+	} else if kind != "private" && mentions(str(m, "text"), c.name) {
+		kind += " mention"
 	}
 	line := c.line(kind, who, str(m, "text"), str(m, "time"))
 	if seq := seqOf(m); seq > 0 {
 		line.Get("dataset").Set("seq", seq)
 	}
 	return line, true
-}
-
-// event logs a join, leave or rename.
-func (c *client) event(text string) { c.addLine("event", "", text, "") }
-
-// notice logs the server's words for us.
-func (c *client) notice(text string) { c.addLine("notice", "*", text, "") }
-
-func (c *client) addLine(kind, who, text, at string) { c.appendLine(c.line(kind, who, text, at)) }
-
-// line makes one line of #log from the page's template.
-func (c *client) line(kind, who, text, at string) js.Value {
-	line := clone(c.lineTpl)
-	line.Set("className", "line "+kind)
-	setText(line, ".who", who)
-	setText(line, ".text", text)
-	if at != "" {
-		t := line.Call("querySelector", ".at")
-		t.Call("setAttribute", "datetime", at)
-		date := js.Global().Get("Date").New(at)
-		t.Set("textContent", date.Call("toLocaleTimeString", js.ValueOf([]any{}), js.ValueOf(map[string]any{"hour": "2-digit", "minute": "2-digit"})))
-	}
-	return line
-}
-
-// appendLine adds a line at the end of #log, keeping the view at the
-// bottom if it was there.
-func (c *client) appendLine(line js.Value) {
-	log := c.log
-	atBottom := log.Get("scrollHeight").Float()-log.Get("scrollTop").Float()-log.Get("clientHeight").Float() < 40
-	log.Call("append", line)
-	for log.Get("childElementCount").Int() > maxLogLines {
-		log.Get("firstElementChild").Call("remove")
-	}
-	if atBottom {
-		log.Set("scrollTop", log.Get("scrollHeight"))
-	}
-}
-
-// initial is the letter shown in a member's avatar.
-func initial(name string) string {
-	for _, r := range name {
-		return strings.ToUpper(string(r))
-	}
-	return "?"
-}
-
-// hue gives each member a stable colour from its id.
-func hue(id string) string {
-	h := uint32(2166136261) // FNV-1a
-	for i := range len(id) {
-		h = (h ^ uint32(id[i])) * 16777619
-	}
-	return strconv.Itoa(int(h % 360))
 }

@@ -41,7 +41,7 @@ func (c *client) prependOlder(ev js.Value) {
 	anchor := c.log.Call("querySelector", "[data-seq]")
 	if anchor.IsNull() {
 		for i := range msgs.Length() {
-			c.showMessage(msgs.Index(i))
+			c.showMessage(msgs.Index(i), false)
 		}
 		c.olderDone = !ev.Get("more").Truthy()
 		return

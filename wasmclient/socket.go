@@ -24,7 +24,7 @@ const (
 // closes, the last event a WebSocket fires, so each reconnect leaves
 // nothing behind.
 func (c *client) connect() {
-	c.retry++ // a reconnect still scheduled is not needed now
+	c.waiting = false // a reconnect still scheduled is not needed now
 	loc := js.Global().Get("location")
 	scheme := "ws://"
 	if loc.Get("protocol").String() == "https:" {
@@ -105,6 +105,9 @@ func (c *client) closed(code int) {
 	c.resuming = false
 	c.olderPending = false
 	c.setJoined(false)
+	c.setStale(true)
+	c.typers = map[string]typer{}
+	c.showTyping()
 	if c.quitting || code == closeReplaced {
 		c.sess.forget()
 		c.setStatus("disconnected")
@@ -114,17 +117,33 @@ func (c *client) closed(code int) {
 			c.notice("you joined from another connection; this one is closed")
 		}
 		c.quitting = false
+		c.retry.Set("hidden", true)
 		c.askName("")
 		return
 	}
 	c.setStatus("reconnecting…")
-	delay := min(backoffMax, backoffFirst<<min(c.retries, 5))
-	delay -= rand.IntN(delay/2 + 1) // jitter, so a restarted server is not hit by everyone at once
+	c.retry.Set("hidden", false)
+	delay := 0 // the first retry at once: a dropped connection often just works again
+	if c.retries > 0 {
+		delay = min(backoffMax, backoffFirst<<min(c.retries-1, 5))
+		delay -= rand.IntN(delay/2 + 1) // jitter, so a restarted server is not hit by everyone at once
+	}
 	c.retries++
-	retry := c.retry
+	c.doc.Get("body").Get("dataset").Set("retryDelay", delay)
+	c.waiting = true
+	c.plan++
+	plan := c.plan
 	after(delay, func() {
-		if retry == c.retry && c.ws.IsUndefined() {
+		if plan == c.plan && c.waiting {
 			c.connect()
 		}
 	})
+}
+
+// retryNow reconnects at once if a reconnect is waiting: the reader asked,
+// the browser is back online, or the tab is shown again.
+func (c *client) retryNow() {
+	if c.waiting && c.ws.IsUndefined() {
+		c.connect()
+	}
 }

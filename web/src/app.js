@@ -14,12 +14,14 @@
   const status = document.getElementById("status");
   const loading = document.getElementById("loading");
   const bar = document.getElementById("loading-bar");
+  const say = (words) => { status.textContent = words; document.body.dataset.status = words; };
 
   // Until the client runs, hold the name; the client replaces this.
   const hold = (ev) => {
     ev.preventDefault();
     form.dataset.pending = input.value;
     input.disabled = true;
+    say("connecting");
   };
   form.addEventListener("submit", hold);
 
@@ -32,8 +34,9 @@
     resuming = Boolean(sessionStorage.getItem("poolchat.resume") && sessionStorage.getItem("poolchat.session-name"));
   } catch (_) { /* storage may be off */ }
   if (resuming) {
-    status.textContent = "reconnecting…";
+    say("reconnecting…");
   } else {
+    say("waiting for your name");
     if (!dialog.open) dialog.showModal(); // modal: focus stays in the dialog
     input.focus();
     // go tool task dev reloads the page after each rebuild: rejoin at once.
@@ -41,7 +44,7 @@
   }
 
   const fail = (err) => {
-    status.textContent = "could not load the chat client";
+    say("could not load the chat client");
     loading.classList.add("failed");
     console.error("poolchat:", err);
   };
