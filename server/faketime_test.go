@@ -505,3 +505,26 @@ func TestTypingIsThrottled(t *testing.T) {
 		}
 	})
 }
+
+// TestTakenForDeadIsCut: a member of this node whose leave another node
+// recorded (it took this node for dead) is told and cut, not left
+// connected outside the room.
+func TestTakenForDeadIsCut(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := startPipeRoom(t, Config{})
+		watcher, victim := r.joinTCP(), r.joinTCP()
+		watcher.expect("* " + victim.name + " joined")
+		var id string
+		for _, m := range r.s.pool.Members() {
+			if m.Name == victim.name {
+				id = m.ID
+			}
+		}
+		if _, err := r.s.pool.append(nil, leaveEntry(id, "", whyNodeLost)); err != nil {
+			t.Fatal(err)
+		}
+		watcher.expect("* " + victim.name + " left")
+		victim.expect("* lost the room; reconnect to another server")
+		victim.expectEnd()
+	})
+}

@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -68,6 +70,12 @@ func (p *ClientPool) orphanAll() {
 				m.out.close(endLost)
 			}
 		}
+		// Joins and resumes waiting for the room are answered now; should
+		// their entries come, they leave at once (applyJoin).
+		for id, m := range p.pending {
+			m.joinResult <- refuse(CodeBadRequest, "the room is unavailable; try another server")
+			delete(p.pending, id)
+		}
 	})
 }
 
@@ -104,7 +112,7 @@ func (p *ClientPool) reap(ctx context.Context, starting bool) error {
 		}
 	})
 	for _, m := range leaving {
-		if _, err := p.append(nil, leaveEntry(m, whyNodeLost)); err != nil {
+		if _, err := p.append(nil, leaveEntry(m.id, m.tokenHash, whyNodeLost)); err != nil {
 			return fmt.Errorf("room log: %w", err)
 		}
 	}
@@ -137,18 +145,25 @@ func (p *ClientPool) Shutdown() {
 		}
 		p.log.Info("pool closed", "members", len(p.order), "leaving", len(leaving))
 	})
-	var last uint64
+	// Appended side by side: one after the other, thousands of them could
+	// outlast the stop's few seconds.
+	var last atomic.Uint64
+	var appending sync.WaitGroup
+	sem := make(chan struct{}, 32)
 	for _, m := range leaving {
-		seq, err := p.append(nil, leaveEntry(m, whyShutdown))
-		if err != nil {
-			if !errors.Is(err, roomlog.ErrClosed) {
-				p.log.Warn("recording the leaves at shutdown", "err", err)
+		sem <- struct{}{}
+		appending.Go(func() {
+			defer func() { <-sem }()
+			seq, err := p.append(nil, leaveEntry(m.id, "", whyShutdown))
+			if err != nil && !errors.Is(err, roomlog.ErrClosed) {
+				p.log.Warn("recording a leave at shutdown", "id", m.id, "err", err)
 			}
-			break
-		}
-		last = seq
+			for cur := last.Load(); seq > cur && !last.CompareAndSwap(cur, seq); cur = last.Load() {
+			}
+		})
 	}
-	p.callAfter(last, func() {})
+	appending.Wait()
+	p.callAfter(last.Load(), func() {})
 }
 
 // waitingOp is work for the pool that must come after the log entry seq.
@@ -203,15 +218,20 @@ func (p *ClientPool) runWaiting() {
 	p.waiting = kept
 }
 
-// trimLater trims the log to the last retain messages once every tenth of
-// that, so it stays bounded without a request per message.
-func (p *ClientPool) trimLater() {
-	if p.untrimmed++; p.untrimmed < max(p.retain/10, 100) {
+// trimDue trims the log to the last retain messages once a tenth of that
+// has come since the last trim, so it stays bounded without a request per
+// message. It runs outside the pool goroutine, so the pool never waits for
+// the log; trimming the oldest messages moves no reader of the log.
+func (p *ClientPool) trimDue(ctx context.Context) {
+	due := false
+	p.call(func() {
+		if due = p.untrimmed >= max(p.retain/10, 100); due {
+			p.untrimmed = 0
+		}
+	})
+	if !due {
 		return
 	}
-	p.untrimmed = 0
-	ctx, cancel := context.WithTimeout(context.Background(), appendTimeout)
-	defer cancel()
 	if err := p.roomLog.Trim(ctx, subjectMsg, p.retain); err != nil {
 		p.log.Warn("log trim", "err", err)
 	}
@@ -222,12 +242,10 @@ func (p *ClientPool) trimLater() {
 // moves every reader of the stream past the purged entries, so a purge of
 // an entry that a node has not read yet would make it skip whatever came
 // before (as JetStream does it); after forgetDelay every node has read it.
-// Entries replayed at start were forgotten by the run that applied them
-// live, or will be.
-func (p *ClientPool) forget(seq uint64, id string) {
-	if seq > p.replayed {
-		p.forgetLater(subjectMember(id))
-	}
+// Purging is idempotent, so entries replayed at start are forgotten again:
+// the run that applied them live may have stopped before it could.
+func (p *ClientPool) forget(id string) {
+	p.forgetLater(subjectMember(id))
 }
 
 // forgetLater queues a subject of the log to be purged after forgetDelay.

@@ -17,6 +17,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -47,7 +48,6 @@ type roomLog interface {
 // follower hands the log's entries to the pool (roomlog.Follower).
 type follower interface {
 	Stop() error
-	Done() <-chan struct{}
 }
 
 // natsLog is the room's log on JetStream.
@@ -70,25 +70,35 @@ const appendTimeout = 5 * time.Second
 // errLogDown refuses what cannot be stored.
 var errLogDown = refuse(CodeBadRequest, "the room cannot be reached right now; try again")
 
+// appendTries is how often append tries an entry before it gives up.
+const appendTries = 3
+
 // append stores e in the log on behalf of m (nil: the node itself) and
-// returns its seq. m's later answers wait for it.
-func (p *ClientPool) append(m *Member, e entry) (uint64, error) {
+// returns its seq. m's later answers wait for it. An append whose answer
+// was lost may have been stored: it is tried again with the same message
+// id, which the log stores once.
+func (p *ClientPool) append(m *Member, e entry) (seq uint64, err error) {
+	if e.MsgID == "" {
+		e.MsgID = uuid.NewString()
+	}
 	data, err := json.Marshal(e)
 	if err != nil {
 		panic("server: encoding a log entry: " + err.Error()) // strings, bools and a time: cannot fail
 	}
-	subject, msgID := subjectMember(e.ID), e.MsgID
+	subject := subjectMember(e.ID)
 	if e.Kind == kindSay || e.Kind == kindPrivate {
 		subject = subjectMsg // kept, and trimmed, with the other messages
 	}
-	if msgID == "" {
-		msgID = uuid.NewString()
+	for try := range appendTries {
+		ctx, cancel := context.WithTimeout(context.Background(), appendTimeout/appendTries)
+		seq, err = p.roomLog.Append(ctx, subject, e.MsgID, data)
+		cancel()
+		if err == nil || errors.Is(err, roomlog.ErrClosed) {
+			break
+		}
+		p.log.Warn("log append", "kind", e.Kind, "id", e.ID, "try", try+1, "err", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), appendTimeout)
-	defer cancel()
-	seq, err := p.roomLog.Append(ctx, subject, msgID, data)
 	if err != nil {
-		p.log.Warn("log append", "kind", e.Kind, "id", e.ID, "err", err)
 		return 0, err
 	}
 	if m != nil {
@@ -97,11 +107,39 @@ func (p *ClientPool) append(m *Member, e entry) (uint64, error) {
 	return seq, nil
 }
 
-// leaveEntry is m's leave for the given reason. Its message id is the same
-// however often it is appended (by the reader and by the pool dropping a
-// slow member, say), so the log keeps one.
-func leaveEntry(m *Member, why string) entry {
-	return entry{Kind: kindLeave, ID: m.id, Why: why, MsgID: "leave-" + m.id}
+// appendLater appends e off the pool goroutine, trying again every second
+// until the log takes it or closes: a leave must not be lost to a blip.
+func (p *ClientPool) appendLater(e entry) {
+	p.bg.Go(func() {
+		for {
+			if _, err := p.append(nil, e); err == nil || errors.Is(err, roomlog.ErrClosed) {
+				return
+			}
+			select {
+			case <-time.After(time.Second):
+			case <-p.done:
+				return
+			}
+		}
+	})
+}
+
+// leaveEntry is the leave of member id, which holds the resume token whose
+// hash is token ("" for none), for the given reason. It applies only while
+// the member still holds that token, so the late leave of a connection
+// that was taken over does not end its successor; and its message id is
+// the same however often it is appended (by the reader and by the pool
+// dropping a slow member, say), so the log keeps one.
+func leaveEntry(id, token, why string) entry {
+	return entry{Kind: kindLeave, ID: id, Why: why, Token: token, MsgID: "leave-" + id + "-" + token}
+}
+
+// ownToken is the hash of the token m's reader holds, "" for none.
+func (m *Member) ownToken() string {
+	if m.token == "" {
+		return ""
+	}
+	return tokenHash(m.token)
 }
 
 // Register adds m to the room under the given name, or under a fresh
@@ -146,8 +184,17 @@ func (p *ClientPool) enter(m *Member, e entry) *Refusal {
 		return shuttingDown
 	}
 	if _, err := p.append(m, e); err != nil {
-		p.post(func() { delete(p.pending, m.id) })
-		return errLogDown
+		// Stored or not, this try is over: if its entry comes, it is a
+		// join nobody waits for, and leaves at once (applyJoin).
+		id := m.id
+		p.call(func() { delete(p.pending, id) })
+		select {
+		case r := <-m.joinResult: // applied just before: the room decided
+			m.inRoom = r == nil
+			return r
+		default:
+			return errLogDown
+		}
 	}
 	select {
 	case r := <-m.joinResult:
@@ -211,12 +258,24 @@ func (p *ClientPool) Unregister(m *Member) {
 		return
 	}
 	m.inRoom = false
-	seq, err := p.append(m, leaveEntry(m, whyClosed))
-	if err != nil {
-		p.call(func() { p.remove(m, whyClosed, 0) })
+	p.leave(m, whyClosed)
+}
+
+// leave appends m's leave and returns once it is applied, its connection
+// then ending. When the log cannot take it now, the connection ends at
+// once and the leave goes in as soon as the log takes it: until then the
+// room still lists m.
+func (p *ClientPool) leave(m *Member, why string) {
+	e := leaveEntry(m.id, m.ownToken(), why)
+	if seq, err := p.append(m, e); err == nil {
+		p.callAfter(seq, func() {})
 		return
 	}
-	p.callAfter(seq, func() {})
+	p.call(func() {
+		m.gone.Store(true)
+		m.out.close(endingFor(why))
+	})
+	p.appendLater(e)
 }
 
 // Input takes one line of member input from either transport: it is
@@ -242,8 +301,10 @@ func (p *ClientPool) Input(m *Member, raw string) {
 		p.msgByName(m, cmd.To, cmd.Arg)
 	case cmd.Kind == CommandAway:
 		p.appendOrTell(m, entry{Kind: kindAway, ID: m.id, Text: cmd.Arg})
+		m.isAway.Store(true) // for its next line, before the pool applies it
 	case cmd.Kind == CommandBack:
 		p.appendOrTell(m, entry{Kind: kindBack, ID: m.id})
+		m.isAway.Store(false)
 	case cmd.Kind == CommandNick:
 		// Waited for, so that the next line is said under the new name.
 		if seq, err := p.append(m, entry{Kind: kindRename, ID: m.id, Name: cmd.Arg}); err != nil {
@@ -253,11 +314,7 @@ func (p *ClientPool) Input(m *Member, raw string) {
 		}
 	case cmd.Kind == CommandQuit:
 		m.inRoom = false
-		if seq, err := p.append(m, leaveEntry(m, whyQuit)); err != nil {
-			p.call(func() { p.remove(m, whyQuit, 0) })
-		} else {
-			p.callAfter(seq, func() {})
-		}
+		p.leave(m, whyQuit)
 	default:
 		p.postAfter(m.sent.Load(), func() {
 			if m.joined {
@@ -270,7 +327,7 @@ func (p *ClientPool) Input(m *Member, raw string) {
 // say appends m's message to the log. The pool broadcasts it when the log
 // hands it back. A member who was away is back first.
 func (p *ClientPool) say(m *Member, text string, me bool) {
-	if m.isAway.Load() {
+	if m.isAway.Swap(false) {
 		p.appendOrTell(m, entry{Kind: kindBack, ID: m.id})
 	}
 	p.appendMessage(m, entry{Kind: kindSay, Text: text, Me: me})

@@ -126,8 +126,6 @@ func (f *memFollower) Stop() error {
 	return nil
 }
 
-func (f *memFollower) Done() <-chan struct{} { return f.done }
-
 // A memLog serves one node, which is always alive and connected.
 func (l *memLog) Alive(context.Context, string) error { return nil }
 

@@ -57,6 +57,9 @@ func (s *Server) watchNodes(ctx context.Context) {
 		}
 		if s.unavailable.Load() {
 			steadySince = time.Time{}
+			if s.pool.roomLog.Connected() {
+				s.regainRoom() // again: a stream may still have been electing its leader
+			}
 			continue
 		}
 		rctx, cancel := context.WithTimeout(ctx, aliveEvery)
@@ -75,6 +78,7 @@ func (s *Server) watchNodes(ctx context.Context) {
 			}
 		}
 		s.pool.forgetDue(rctx)
+		s.pool.trimDue(rctx)
 		cancel()
 		if err != nil && ctx.Err() == nil {
 			s.log.Warn("node liveness", "err", err)
@@ -109,6 +113,12 @@ func (s *Server) natsChanged(up bool) {
 // loseRoom ends every member of this node: the room goes on without this
 // node, which cannot follow it. Newcomers are refused until it is back.
 func (s *Server) loseRoom() {
+	s.lostMu.Lock()
+	defer s.lostMu.Unlock()
+	if s.lostTimer == nil || s.stopping {
+		return // NATS came back as the timer ran out
+	}
+	s.lostTimer = nil
 	s.log.Error("lost the room: nats has been out of reach too long", "after", lostAfter)
 	s.unavailable.Store(true)
 	s.pool.orphanAll()
@@ -116,9 +126,13 @@ func (s *Server) loseRoom() {
 
 // regainRoom catches up with the log and serves again.
 func (s *Server) regainRoom() {
+	if !s.regaining.CompareAndSwap(false, true) {
+		return // already under way
+	}
+	defer s.regaining.Store(false)
 	if err := s.pool.catchUp(); err != nil {
 		s.log.Warn("catching up with the room", "err", err)
-		return // the next reconnection tries again
+		return // watchNodes tries again
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), appendTimeout)
 	defer cancel()

@@ -58,6 +58,7 @@ type ClientPool struct {
 	// Member counts by transport, written by the pool goroutine and read
 	// without waiting for it, so /healthz answers even when the pool is busy.
 	metrics            *roomMetrics
+	bg                 sync.WaitGroup // appends made off the pool goroutine (appendLater)
 	webCount, tcpCount atomic.Int64
 	seq                atomic.Uint64 // applied, for /healthz
 }
@@ -302,9 +303,7 @@ func (p *ClientPool) drop(m *Member) {
 	}
 	m.out.hurry()
 	m.out.close(endSlow)
-	if _, err := p.append(m, leaveEntry(m, whySlow)); err != nil {
-		p.remove(m, whySlow, 0) // the log is gone: at least this node forgets it
-	}
+	p.appendLater(leaveEntry(m.id, m.tokenHash, whySlow)) // the pool never waits for the log
 }
 
 // broadcast queues f for every member except one (nil for none); members too

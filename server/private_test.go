@@ -234,3 +234,16 @@ func TestAwaySurvivesResume(t *testing.T) {
 	watcher.Send(`\who`)
 	watcher.Expect("* online now (2): " + watcher.Name + ", Ada (away)")
 }
+
+// TestAwayThenSayAtOnce: a line right after \away, in the same write, ends
+// the away just before it; a second line does not try to again.
+func TestAwayThenSayAtOnce(t *testing.T) {
+	room := chattest.Start(t, server.Config{})
+	ann, bob := room.Join(t), room.Join(t)
+	ann.Expect("* " + bob.Name + " joined")
+	bob.SendRaw("\\away lunch\nhello\nagain\n")
+	for _, want := range []string{"* " + bob.Name + " is away: lunch", "* " + bob.Name + " is back", bob.Name + ": hello", bob.Name + ": again"} {
+		ann.Expect(want)
+		bob.Expect(want)
+	}
+}

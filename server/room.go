@@ -53,15 +53,17 @@ const (
 
 // Why a member left: the reason of its leave entry.
 const (
-	whyQuit     = "quit"          // \quit, or a close frame from the client
-	whyClosed   = "closed"        // the connection ended
+	whyQuit     = "quit"          // \quit
+	whyClosed   = "closed"        // the connection ended, or the client sent a close frame
 	whySlow     = "slow"          // it did not read fast enough
 	whyShutdown = "shutdown"      // its node stopped gracefully
 	whyNodeLost = "node_lost"     // its node stopped without saying so
 	whyGrace    = "grace_expired" // a web member that dropped did not come back in time
 )
 
-// endingFor is how a member's connection ends when its leave is applied.
+// endingFor is how a member's connection ends when its leave is applied:
+// a leave it did not ask for (its node was taken for dead) ends it with
+// words, so it does not linger outside the room.
 func endingFor(why string) ending {
 	switch why {
 	case whyQuit:
@@ -70,6 +72,8 @@ func endingFor(why string) ending {
 		return endSlow
 	case whyShutdown:
 		return endShutdown
+	case whyNodeLost, whyGrace:
+		return endLost
 	}
 	return endGone
 }
@@ -93,9 +97,9 @@ func (p *ClientPool) apply(le roomlog.Entry) {
 		case kindRename:
 			p.applyRename(le.Seq, e)
 		case kindLeave:
-			// A leave for a dropped member's grace counts only if it has
-			// not come back (and so changed its token) meanwhile.
-			if m := p.pool[e.ID]; m != nil && (e.Why != whyGrace || e.Token == m.tokenHash) {
+			// A leave counts only for the token it was made with: a
+			// member that resumed meanwhile holds another.
+			if m := p.pool[e.ID]; m != nil && e.Token == m.tokenHash {
 				p.remove(m, e.Why, le.Seq)
 			}
 		case kindResume:
@@ -107,11 +111,11 @@ func (p *ClientPool) apply(le roomlog.Entry) {
 			p.history.add(le.Seq, e.Time, f)
 			p.recent.add(le.Seq, e.Time, f)
 			p.broadcastMentioning(f, e)
-			p.trimLater()
+			p.untrimmed++
 		case kindPrivate:
 			p.countMessage(e)
 			p.applyPrivate(le.Seq, e)
-			p.trimLater()
+			p.untrimmed++
 		case kindAway, kindBack:
 			p.applyAway(le.Seq, e)
 		}
@@ -141,12 +145,17 @@ func (p *ClientPool) applyJoin(seq uint64, e entry) {
 		if m != nil {
 			p.log.Info("join refused", "id", e.ID, "via", e.Via, "code", r.Code)
 		}
-		p.forget(seq, e.ID)
+		p.forget(e.ID)
 		answer(r)
 		return
 	}
 	if m == nil { // another node's member, or one from before a restart
 		m = &Member{id: e.ID, via: e.Via}
+		if e.Node == p.node && p.replayed > 0 && seq > p.replayed {
+			// This node's, but whoever asked has stopped waiting (its
+			// append failed, or the room was lost): it leaves at once.
+			p.appendLater(leaveEntry(e.ID, e.Token, whyClosed))
+		}
 	}
 	m.node = e.Node
 	m.setName(display, key)
@@ -231,11 +240,7 @@ func (p *ClientPool) detach(m *Member) {
 	}
 	token := m.tokenHash
 	p.log.Info("dropped, keeping the place", "id", m.id, "grace", p.grace)
-	m.grace = time.AfterFunc(p.grace, func() {
-		if _, err := p.append(nil, entry{Kind: kindLeave, ID: m.id, Why: whyGrace, Token: token, MsgID: "grace-" + token}); err != nil {
-			p.log.Warn("announcing a dropped member", "id", m.id, "err", err)
-		}
-	})
+	m.grace = time.AfterFunc(p.grace, func() { p.appendLater(leaveEntry(m.id, token, whyGrace)) })
 }
 
 // countMessage counts a message said by a member of this node.
@@ -418,7 +423,7 @@ func (p *ClientPool) remove(m *Member, why string, seq uint64) {
 		p.log.Info("leave", "id", m.id, "name", m.name, "via", m.via, "reason", why, "seq", seq)
 	}
 	p.broadcastNumbered(seq, leftFrame(m, seq), nil)
-	p.forget(seq, m.id)
+	p.forget(m.id)
 }
 
 // broadcastNumbered broadcasts an event of the log, and keeps it for

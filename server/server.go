@@ -88,6 +88,7 @@ type Server struct {
 	assets map[string]*asset // the browser files, by name
 
 	unavailable atomic.Bool // lost the room (NATS out of reach): newcomers are refused
+	regaining   atomic.Bool // regainRoom is under way
 	lostMu      sync.Mutex
 	lostTimer   *time.Timer // runs out when NATS has been out of reach for lostAfter
 	stopping    bool        // under lostMu: Serve is ending, NATS's news no longer matters
@@ -242,6 +243,7 @@ func (s *Server) Pool() *ClientPool { return s.pool }
 // Listen must have been called.
 func (s *Server) Serve(ctx context.Context) error {
 	defer s.pool.roomLog.Close()
+	defer s.pool.bg.Wait() // the leaves still being appended, once the pool has stopped
 	poolCtx, stopPool := context.WithCancel(context.Background())
 	var background sync.WaitGroup
 	defer background.Wait()
