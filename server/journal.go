@@ -40,6 +40,8 @@ type roomLog interface {
 	Forget(ctx context.Context, subject string) error
 	Alive(ctx context.Context, node string) error
 	Nodes(ctx context.Context) (map[string]bool, error)
+	Signal(data []byte) error
+	OnSignal(handle func(data []byte)) (stop func(), err error)
 	Connected() bool
 	Embedded() bool
 	Close() error
@@ -388,8 +390,9 @@ func (p *ClientPool) appendOrTell(m *Member, e entry) {
 	}
 }
 
-// Typing tells the other web members that m is typing. It does not go
-// through the log: it is news for a few seconds, not part of the room.
+// Typing tells the other web members, on every node, that m is typing. It
+// does not go through the log: it is news for a few seconds, not part of
+// the room.
 func (p *ClientPool) Typing(m *Member) {
 	if !m.inRoom {
 		return
@@ -397,6 +400,29 @@ func (p *ClientPool) Typing(m *Member) {
 	p.post(func() {
 		if m.joined {
 			p.broadcast(typingFrame(m), m)
+		}
+	})
+	data, _ := json.Marshal(typingSignal{Node: p.node, ID: m.id}) // two strings: cannot fail
+	if err := p.roomLog.Signal(data); err != nil {
+		p.log.Debug("typing signal", "err", err)
+	}
+}
+
+// typingSignal tells the other nodes who is typing.
+type typingSignal struct {
+	Node string `json:"node"`
+	ID   string `json:"id"`
+}
+
+// heardSignal takes another node's typing signal to this node's pages.
+func (p *ClientPool) heardSignal(data []byte) {
+	var sig typingSignal
+	if json.Unmarshal(data, &sig) != nil || sig.Node == p.node {
+		return
+	}
+	p.post(func() {
+		if m := p.pool[sig.ID]; m != nil && m.out == nil {
+			p.broadcast(typingFrame(m), nil)
 		}
 	})
 }

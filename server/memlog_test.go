@@ -130,5 +130,7 @@ func (f *memFollower) Stop() error {
 func (l *memLog) Alive(context.Context, string) error { return nil }
 
 func (l *memLog) Nodes(context.Context) (map[string]bool, error) { return map[string]bool{}, nil }
+func (l *memLog) Signal([]byte) error                            { return nil }
+func (l *memLog) OnSignal(func([]byte)) (func(), error)          { return func() {}, nil }
 func (l *memLog) Connected() bool                                { return true }
 func (l *memLog) Embedded() bool                                 { return true }

@@ -262,6 +262,13 @@ func (s *Server) Serve(ctx context.Context) error {
 		return err
 	}
 	defer follower.Stop()
+	stopSignals, err := s.pool.roomLog.OnSignal(s.pool.heardSignal)
+	if err != nil {
+		s.tcpLn.Close()
+		s.httpLn.Close()
+		return err
+	}
+	defer stopSignals()
 	watchCtx, stopWatching := context.WithCancel(context.Background())
 	defer stopWatching()
 	background.Go(func() { s.watchNodes(watchCtx) })

@@ -101,9 +101,10 @@ type Log struct {
 	stream jetstream.Stream
 	lock   *dirLock // nil when Ephemeral
 
-	name   string // the stream's name
-	prefix string // subject prefix, with its trailing dot
-	epoch  string
+	name    string // the stream's name
+	prefix  string // subject prefix, with its trailing dot
+	signals string // the subject of signals, outside the stream
+	epoch   string
 
 	nodes     jetstream.KeyValue // the nodes alive, each key expiring NodeTTL after it was last put
 	embedded  bool               // on the server in this process, not an outside cluster
@@ -139,6 +140,7 @@ func Open(cfg Config) (_ *Log, err error) {
 	l := &Log{
 		name:      "POOLCHAT_" + room,
 		prefix:    "poolchat." + room + ".",
+		signals:   "poolchat_signal." + room,
 		followers: make(map[*Follower]struct{}),
 	}
 	defer func() {
@@ -309,6 +311,32 @@ func (l *Log) Connected() bool { return l.up.Load() }
 // Embedded is false, and Connected says whether it is routed to a
 // majority of the cluster's servers.
 func (l *Log) Embedded() bool { return l.embedded && !l.clustered }
+
+// Signal sends data to every node of the room now, beside the log: it is
+// not stored and not numbered, and a node that is not listening (or not
+// connected) never gets it. For news that is stale in seconds, such as
+// who is typing.
+func (l *Log) Signal(data []byte) error {
+	if err := l.begin(); err != nil {
+		return err
+	}
+	defer l.ops.Done()
+	return l.nc.Publish(l.signals, data)
+}
+
+// OnSignal calls handle with every signal of the room, this node's own
+// included, on a goroutine of the NATS client, until stop is called.
+func (l *Log) OnSignal(handle func(data []byte)) (stop func(), err error) {
+	if err := l.begin(); err != nil {
+		return nil, err
+	}
+	defer l.ops.Done()
+	sub, err := l.nc.Subscribe(l.signals, func(m *nats.Msg) { handle(m.Data) })
+	if err != nil {
+		return nil, fmt.Errorf("roomlog: signals: %w", err)
+	}
+	return func() { sub.Unsubscribe() }, nil
+}
 
 // NodeTTL is how long a node counts as alive after it last said so
 // (Alive): a node that stops saying so is dead that long after.
