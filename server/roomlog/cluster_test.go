@@ -6,7 +6,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
 // freeAddrs returns n loopback addresses whose ports were free a moment
@@ -86,16 +85,8 @@ func TestCluster(t *testing.T) {
 	if err := logs[1].Alive(context.Background(), "b"); err != nil {
 		t.Fatal(err)
 	}
-	// Another server's replica of the bucket may lag a moment behind.
-	for {
-		alive, err := logs[0].Nodes(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if alive["b"] {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
+	if alive, err := logs[0].Nodes(context.Background()); err != nil || !alive["b"] {
+		t.Fatalf("Nodes: %v %v; want b alive at once", alive, err)
 	}
 	info, err := logs[0].stream.Info(context.Background())
 	if err != nil {

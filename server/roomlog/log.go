@@ -107,6 +107,7 @@ type Log struct {
 	epoch   string
 
 	nodes     jetstream.KeyValue // the nodes alive, each key expiring NodeTTL after it was last put
+	nodesLog  jetstream.Stream   // the bucket's stream, to ask its leader which keys it holds
 	embedded  bool               // on the server in this process, not an outside cluster
 	clustered bool               // the embedded server is routed into a cluster
 	up        atomic.Bool        // the connection to NATS is up (clustered: routed to a majority)
@@ -269,7 +270,10 @@ func (l *Log) connect(cfg Config, room, urls string, opts ...nats.Option) (err e
 		Replicas:    replicas,
 	}
 	if err := l.try(ctx, "bucket of nodes", func(ctx context.Context) (err error) {
-		l.nodes, err = l.js.CreateOrUpdateKeyValue(ctx, bucketCfg)
+		if l.nodes, err = l.js.CreateOrUpdateKeyValue(ctx, bucketCfg); err != nil {
+			return err
+		}
+		l.nodesLog, err = l.js.Stream(ctx, "KV_"+bucketCfg.Bucket)
 		return err
 	}); err != nil {
 		return fmt.Errorf("roomlog: %w", err)
@@ -354,19 +358,22 @@ func (l *Log) Alive(ctx context.Context, node string) error {
 	return nil
 }
 
-// Nodes returns the names of the nodes alive now.
+// Nodes returns the names of the nodes alive now. It asks the bucket's
+// leader, not a replica that may lag behind: a node missing from the
+// answer is taken for dead.
 func (l *Log) Nodes(ctx context.Context) (map[string]bool, error) {
 	if err := l.begin(); err != nil {
 		return nil, err
 	}
 	defer l.ops.Done()
-	alive := map[string]bool{}
-	keys, err := l.nodes.ListKeys(ctx)
+	prefix := "$KV." + l.nodes.Bucket() + "."
+	info, err := l.nodesLog.Info(ctx, jetstream.WithSubjectFilter(prefix+">"))
 	if err != nil {
 		return nil, fmt.Errorf("roomlog: nodes: %w", err)
 	}
-	for k := range keys.Keys() {
-		alive[k] = true
+	alive := make(map[string]bool, len(info.State.Subjects))
+	for subject := range info.State.Subjects {
+		alive[strings.TrimPrefix(subject, prefix)] = true
 	}
 	return alive, nil
 }
