@@ -46,14 +46,16 @@ func TestMetrics(t *testing.T) {
 	b.Expect("* Ada joined")
 	a.Send("one")
 	a.Send("two")
+	for _, c := range []*chattest.TCPClient{a, b} {
+		c.Expect(a.Name + ": one")
+		c.Expect(a.Name + ": two")
+	}
 	b.Send(`\bogus`)
 	b.Expect(`! unknown command \bogus; type \help for the list`)
 	bad := room.DialWS(t)
 	bad.Send(map[string]any{"type": "got_a_new_user", "name": "ada"})
 	bad.Expect("error")
 	bad.Conn.Close(websocket.StatusNormalClosure, "")
-	a.Expect(a.Name + ": one")
-	a.Expect(a.Name + ": two")
 	b.Send(`\quit`)
 	a.Expect("* " + b.Name + " left")
 	web.Conn.Close(websocket.StatusGoingAway, "")
