@@ -162,43 +162,7 @@ func TestNodesShareOneOrder(t *testing.T) {
 	a := startNode(t, poolchat, "--nats", ns.url, "--node", "a")
 	b := startNode(t, poolchat, "--nats", ns.url, "--node", "b")
 
-	var members []*chattest.TCPClient
-	for i := range 6 {
-		n := a
-		if i%2 == 1 {
-			n = b
-		}
-		c := n.room().Join(t)
-		for _, prev := range members {
-			prev.Expect("* " + c.Name + " joined")
-		}
-		members = append(members, c)
-	}
-	const each = 20
-	var wg sync.WaitGroup
-	for _, c := range members {
-		wg.Go(func() {
-			for i := range each {
-				c.Send(fmt.Sprintf("n=%d", i))
-			}
-		})
-	}
-	transcripts := make([][]string, len(members))
-	for i, c := range members {
-		wg.Go(func() {
-			for len(transcripts[i]) < each*len(members) {
-				if l := c.ReadLine(); !strings.HasPrefix(l, "! ") { // a flood notice is for one member
-					transcripts[i] = append(transcripts[i], l)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	for i := range transcripts[1:] {
-		if got, want := strings.Join(transcripts[i+1], "\n"), strings.Join(transcripts[0], "\n"); got != want {
-			t.Fatalf("member %d saw another order than member 0:\n%s\n---\n%s", i+1, got, want)
-		}
-	}
+	sameOrderEverywhere(t, a, b)
 	if code, h := a.health(t); code != 200 || h["members"] != 6.0 || h["node"] != "a" || h["nats"] != "connected" {
 		t.Fatalf("healthz of a: %d %v", code, h)
 	}
@@ -409,39 +373,7 @@ func TestClusterSharesOneOrder(t *testing.T) {
 	poolchat, _ := binaries(t)
 	nodes := startCluster(t, poolchat, 3)
 
-	var members []*chattest.TCPClient
-	for i := range 6 {
-		c := nodes[i%3].room().Join(t)
-		for _, prev := range members {
-			prev.Expect("* " + c.Name + " joined")
-		}
-		members = append(members, c)
-	}
-	const each = 20
-	var wg sync.WaitGroup
-	for _, c := range members {
-		wg.Go(func() {
-			for i := range each {
-				c.Send(fmt.Sprintf("n=%d", i))
-			}
-		})
-	}
-	transcripts := make([][]string, len(members))
-	for i, c := range members {
-		wg.Go(func() {
-			for len(transcripts[i]) < each*len(members) {
-				if l := c.ReadLine(); !strings.HasPrefix(l, "! ") { // a flood notice is for one member
-					transcripts[i] = append(transcripts[i], l)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	for i := range transcripts[1:] {
-		if got, want := strings.Join(transcripts[i+1], "\n"), strings.Join(transcripts[0], "\n"); got != want {
-			t.Fatalf("member %d saw another order than member 0:\n%s\n---\n%s", i+1, got, want)
-		}
-	}
+	sameOrderEverywhere(t, nodes...)
 	for i, n := range nodes {
 		if code, h := n.health(t); code != 200 || h["members"] != 6.0 || h["node"] != fmt.Sprintf("n%d", i) || h["nats"] != "connected" {
 			t.Fatalf("healthz of n%d: %d %v", i, code, h)
@@ -480,6 +412,46 @@ func TestClusterLosesANode(t *testing.T) {
 	for _, n := range nodes[:2] {
 		if code, h := n.health(t); code != 200 || h["members"] != 2.0 || h["nats"] != "connected" {
 			t.Fatalf("healthz after the kill: %d %v", code, h)
+		}
+	}
+}
+
+// sameOrderEverywhere has six TCP members, spread over the nodes, send 20
+// lines each at once, and checks that every member saw every line in the
+// same order.
+func sameOrderEverywhere(t *testing.T, nodes ...*node) {
+	t.Helper()
+	var members []*chattest.TCPClient
+	for i := range 6 {
+		c := nodes[i%len(nodes)].room().Join(t)
+		for _, prev := range members {
+			prev.Expect("* " + c.Name + " joined")
+		}
+		members = append(members, c)
+	}
+	const each = 20
+	var wg sync.WaitGroup
+	for _, c := range members {
+		wg.Go(func() {
+			for i := range each {
+				c.Send(fmt.Sprintf("n=%d", i))
+			}
+		})
+	}
+	transcripts := make([][]string, len(members))
+	for i, c := range members {
+		wg.Go(func() {
+			for len(transcripts[i]) < each*len(members) {
+				if l := c.ReadLine(); !strings.HasPrefix(l, "! ") { // a flood notice is for one member
+					transcripts[i] = append(transcripts[i], l)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for i := range transcripts[1:] {
+		if got, want := strings.Join(transcripts[i+1], "\n"), strings.Join(transcripts[0], "\n"); got != want {
+			t.Fatalf("member %d saw another order than member 0:\n%s\n---\n%s", i+1, got, want)
 		}
 	}
 }
