@@ -111,8 +111,13 @@ func (p *ClientPool) reap(ctx context.Context, starting bool) error {
 			}
 		}
 	})
-	for _, m := range leaving {
+	for i, m := range leaving {
 		if _, err := p.append(nil, leaveEntry(m.id, m.tokenHash, whyNodeLost)); err != nil {
+			p.call(func() { // the next reap tries those again
+				for _, m := range leaving[i:] {
+					m.lost = false
+				}
+			})
 			return fmt.Errorf("room log: %w", err)
 		}
 	}
