@@ -44,7 +44,7 @@ func TestPagePrivateMessages(t *testing.T) {
 	if _, e := until(bob, "private"); e.Str("text") != "just for you" || e.Str("id") != pat {
 		t.Fatalf("bob got %v", e)
 	}
-	b.waitFor("the private line", `document.querySelector("#log li:last-child").classList.contains("private")`)
+	b.waitFor("the private line", `!!document.querySelector("#log li:last-child")?.classList.contains("private")`)
 	if who := eval[string](b, `document.querySelector("#log li:last-child .who").textContent`); who != "Pat → bob" {
 		t.Errorf("own private line from %q", who)
 	}

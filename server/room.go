@@ -286,7 +286,6 @@ func (p *ClientPool) applyAway(seq uint64, e entry) {
 		return
 	}
 	m.away, m.awayReason = e.Kind == kindAway, e.Text
-	m.isAway.Store(m.away)
 	m.entry = rosterEntry(m)
 	if m.away {
 		p.broadcastNumbered(seq, awayFrame(m, seq), nil)
