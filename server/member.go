@@ -24,7 +24,7 @@ type Member struct {
 	sent   atomic.Uint64          // the seq of the last log entry it appended
 	shown  atomic.Pointer[string] // its name, as the pool last set it
 	gone   atomic.Bool            // it has left, or is leaving: its input is ignored
-	isAway atomic.Bool            // as the pool last set it: a message of its own ends it
+	isAway atomic.Bool            // as its reader last appended it, or a resume found it: its next message ends it
 
 	// Owned by the member's reader.
 	token      string        // its resume token, secret: only its own welcome carries it
