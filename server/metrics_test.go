@@ -2,7 +2,9 @@ package server_test
 
 import (
 	"bufio"
+	"encoding/json"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -88,5 +90,45 @@ func TestMetrics(t *testing.T) {
 		if private.MatchString(series) {
 			t.Errorf("a label holds a member's identity: %s", series)
 		}
+	}
+}
+
+// TestDashboardSeries: every series the Grafana dashboard in docs/ asks
+// for is one the server serves, so a renamed series breaks this test
+// rather than a panel.
+func TestDashboardSeries(t *testing.T) {
+	raw, err := os.ReadFile("../docs/grafana-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dashboard struct {
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	if err := json.Unmarshal(raw, &dashboard); err != nil {
+		t.Fatalf("docs/grafana-dashboard.json: %v", err)
+	}
+	served := map[string]bool{}
+	for series := range scrape(t, chattest.Start(t, server.Config{})) {
+		served[series] = true
+		name, _, _ := strings.Cut(series, "{")
+		served[name] = true
+	}
+	asked := regexp.MustCompile(`poolchat_[a-z_]+(\{[a-z]+="[a-z_]+"\})?`)
+	queries := 0
+	for _, p := range dashboard.Panels {
+		for _, target := range p.Targets {
+			queries++
+			for _, series := range asked.FindAllString(target.Expr, -1) {
+				if !served[series] {
+					t.Errorf("panel %q asks for %s, which /metrics does not serve", p.Title, series)
+				}
+			}
+		}
+	}
+	if queries == 0 {
+		t.Fatal("the dashboard has no queries")
 	}
 }
