@@ -45,6 +45,7 @@ type ClientPool struct {
 	churn     int                // joins and leaves since memory was last returned
 	tidy      *time.Timer        // returns memory once a storm of them is over
 	applied   uint64             // the last log entry applied
+	whole     uint64             // every log entry after this one has been applied: none was purged unseen
 	waiting   []waitingOp        // work waiting for a log entry to be applied
 	untrimmed int                // messages applied since the log was last trimmed
 	forgets   []pendingForget    // subjects of the log to purge, oldest first

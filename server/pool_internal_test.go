@@ -160,3 +160,33 @@ func TestSnapshotOfAFullRoomIsDelivered(t *testing.T) {
 		t.Fatalf("%d members after the newcomer joined, last %v; want %d ending with the newcomer", len(got), got[len(got)-1], members+1)
 	}
 }
+
+// TestGapInTheLog: entries purged before the pool saw them (a gap in the
+// seqs it is handed) mean a member who resumes from before the gap cannot
+// be told everything it missed; from after the gap, it can.
+func TestGapInTheLog(t *testing.T) {
+	p := startTestPool(t, 0)
+	var whole, applied uint64
+	p.call(func() {
+		applied = p.applied
+		p.apply(roomlog.Entry{Seq: applied + 1, Data: []byte(`{"k":"start"}`)})
+		whole = p.whole
+	})
+	if whole >= applied+1 {
+		t.Fatalf("no gap, yet whole = %d after applying %d", whole, applied+1)
+	}
+	p.call(func() {
+		p.apply(roomlog.Entry{Seq: applied + 4, Data: []byte(`{"k":"start"}`)})
+		whole = p.whole
+	})
+	if whole != applied+3 {
+		t.Fatalf("entries %d and %d never came, yet whole = %d, want %d", applied+2, applied+3, whole, applied+3)
+	}
+	p.call(func() {
+		_, recovered := p.recent.since(applied+1, p.whole, "someone")
+		_, recoveredAfter := p.recent.since(applied+3, p.whole, "someone")
+		if recovered || !recoveredAfter {
+			t.Errorf("resume from before the gap recovered: %v; from after it: %v", recovered, recoveredAfter)
+		}
+	})
+}

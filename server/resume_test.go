@@ -146,13 +146,20 @@ func TestResumeReplacesAnOpenConnection(t *testing.T) {
 }
 
 // TestResumeAcrossARestart: web members dropped by a graceful stop take
-// their place back on the restarted server, and see nobody leave or join.
+// their place back on the restarted server, see nobody leave or join, and
+// are told everything they missed: the log still holds it.
 func TestResumeAcrossARestart(t *testing.T) {
 	cfg := server.Config{DataDir: t.TempDir()}
 	room := chattest.Start(t, cfg)
 	ada, wa := joinForResume(t, room, "Ada")
 	bob, wb := joinForResume(t, room, "Bob")
 	ada.Expect("new_user")
+	tcp := room.Join(t)
+	bob.Expect("new_user")
+	tcp.Send("before the stop")
+	bobSaw := bob.Expect("message")
+	ada.Expect("new_user")
+	ada.Expect("message")
 	room.BeginStop()
 	for _, c := range []*chattest.WSClient{ada, bob} {
 		if code := c.ExpectClose(); code != websocket.StatusServiceRestart {
@@ -163,15 +170,32 @@ func TestResumeAcrossARestart(t *testing.T) {
 
 	room = chattest.Start(t, cfg)
 	ada = resume(t, room, wa.Str("resume"), wa["seq"].(float64))
-	if w := ada.Expect("welcome"); w.Str("id") != wa.Str("id") || w["resumed"] != true {
+	if w := ada.Expect("welcome"); w.Str("id") != wa.Str("id") || w["resumed"] != true || w["recovered"] != true {
 		t.Fatalf("after the restart: %v", w)
 	}
 	ada.Expect("existing_users")
-	ada.Expect("history") // across a restart the log cannot say what was missed
-	bob = resume(t, room, wb.Str("resume"), wb["seq"].(float64))
-	bob.Expect("welcome")
+	// Everything after Ada's join, in order: Bob came, the TCP member came,
+	// spoke, and left when the server stopped (TCP members cannot resume).
+	if e := ada.Expect("new_user"); e.Str("new_user_name") != "Bob" {
+		t.Fatalf("first missed event: %v", e)
+	}
+	if e := ada.Expect("new_user"); e.Str("new_user_name") != tcp.Name {
+		t.Fatalf("second missed event: %v", e)
+	}
+	if e := ada.Expect("message"); e.Str("text") != "before the stop" {
+		t.Fatalf("third missed event: %v", e)
+	}
+	if e := ada.Expect("disconnect_user"); e.Str("name") != tcp.Name {
+		t.Fatalf("fourth missed event: %v", e)
+	}
+	bob = resume(t, room, wb.Str("resume"), bobSaw["seq"].(float64))
+	if w := bob.Expect("welcome"); w["recovered"] != true {
+		t.Fatalf("Bob after the restart: %v", w)
+	}
 	bob.Expect("existing_users")
-	bob.Expect("history")
+	if e := bob.Expect("disconnect_user"); e.Str("name") != tcp.Name {
+		t.Fatalf("Bob's missed event: %v", e)
+	}
 	ada.Say("still here")
 	for _, c := range []*chattest.WSClient{ada, bob} {
 		if e := c.Expect("message"); e.Str("text") != "still here" {

@@ -81,6 +81,12 @@ func endingFor(why string) ending {
 // apply takes one entry of the log. An entry the room cannot read is
 // logged and skipped: it cannot have been shown to anyone.
 func (p *ClientPool) apply(le roomlog.Entry) {
+	if le.Seq != p.applied+1 {
+		// The entries between were purged before this pool saw them (a
+		// member's entries after its leave, messages past --retain): a
+		// member who resumes from before le.Seq cannot be told all it missed.
+		p.whole = le.Seq - 1
+	}
 	defer func() { // even if applying it panics: the room goes on
 		p.fannedOut = true
 		p.applied = le.Seq
@@ -215,7 +221,7 @@ func (p *ClientPool) applyResume(seq uint64, e entry) {
 	}
 	p.metrics.resume("ok").Inc()
 	p.log.Info("resume", "id", m.id, "name", m.name, "addr", m.addr, "seq", seq)
-	missed, recovered := p.recent.since(m.resumeSince, p.replayed, m.id)
+	missed, recovered := p.recent.since(m.resumeSince, p.whole, m.id)
 	if m.resumeSince > p.applied {
 		recovered = false // a seq from another log
 	}
