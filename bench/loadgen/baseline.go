@@ -126,6 +126,28 @@ var stormMetrics = []metric{
 	}},
 }
 
+// restartMetrics compare scenario 8.
+var restartMetrics = []metric{
+	{"s until messages reach every member again", "%.2f", false, true, func(m *measures) (float64, bool) {
+		if m.Restart == nil {
+			return 0, false
+		}
+		return m.Restart.FlowingSeconds, true
+	}},
+	{"lost or out of order", "%.0f", false, false, func(m *measures) (float64, bool) {
+		if m.Restart == nil {
+			return 0, false
+		}
+		return float64(m.Restart.Run.Lost + m.Restart.Run.OutOfOrder), true
+	}},
+	{"joins or leaves seen", "%.0f", false, false, func(m *measures) (float64, bool) {
+		if m.Restart == nil {
+			return 0, false
+		}
+		return float64(m.Restart.Presence), true
+	}},
+}
+
 // versusRows are sc's rows of the table against the baseline: for each
 // metric the values by round, their ratios, the ratio of the means, and,
 // for the scenario's criterion, whether it is within tolerance.

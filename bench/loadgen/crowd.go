@@ -87,7 +87,7 @@ func connect(srv *serverProc, tcpN, webN, slowN int) (*crowd, error) {
 func (c *crowd) warmUp() error {
 	const warm = maxSenders - 1 // a sender number no run uses
 	for seq := range 30 {
-		if err := c.members[0].say(benchText(warm, seq, 0)); err != nil {
+		if err := c.members[0].say(benchText(warm, seq, 0, time.Now())); err != nil {
 			return err
 		}
 		for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
@@ -146,10 +146,10 @@ func (c *crowd) close() {
 	}
 }
 
-// senderMember spreads senders evenly over the readers, so both
+// senderIndex spreads senders evenly over the members, so both
 // transports send.
-func (c *crowd) senderMember(k, senders int) *member {
-	return c.members[k*len(c.readers)/senders]
+func (c *crowd) senderIndex(k, senders int) int {
+	return k * len(c.readers) / senders
 }
 
 // runResult is what one paced run measured.
@@ -173,6 +173,17 @@ type runResult struct {
 // run has senders members each send rate messages a second of textLen
 // bytes for d, then waits for every delivery and measures.
 func (c *crowd) run(senders int, rate float64, textLen int, d time.Duration) runResult {
+	return c.runWith(senders, rate, d, func(k, idx, seq int) bool {
+		return c.members[idx].say(benchText(k, seq, textLen, time.Now())) == nil
+	})
+}
+
+// sendFunc sends sender k's message seq from the member at index idx;
+// false stops that sender.
+type sendFunc func(k, idx, seq int) bool
+
+// runWith is run with each message sent by send.
+func (c *crowd) runWith(senders int, rate float64, d time.Duration, send sendFunc) runResult {
 	for _, r := range c.readers {
 		r.reset(maxSenders)
 	}
@@ -182,13 +193,13 @@ func (c *crowd) run(senders int, rate float64, textLen int, d time.Duration) run
 	sent := make([]int64, senders)
 	var wg sync.WaitGroup
 	for k := range senders {
-		m := c.senderMember(k, senders)
+		idx := c.senderIndex(k, senders)
 		wg.Go(func() {
 			time.Sleep(period * time.Duration(k) / time.Duration(senders)) // spread the senders over a period
 			tick := time.NewTicker(period)
 			defer tick.Stop()
 			for seq := 0; time.Since(start) < d; seq++ {
-				if m.say(benchText(k, seq, textLen)) != nil {
+				if !send(k, idx, seq) {
 					return
 				}
 				sent[k]++
@@ -237,8 +248,9 @@ func (c *crowd) delivered() int64 {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-// benchText is "~b SENDER SEQ UNIXNANO " padded with x to n bytes.
-func benchText(sender, seq, n int) string {
+// benchText is "~b SENDER SEQ UNIXNANO " padded with x to n bytes, with
+// at as the time it was sent.
+func benchText(sender, seq, n int, at time.Time) string {
 	var b strings.Builder
 	b.Grow(n)
 	b.WriteString("~b ")
@@ -246,7 +258,7 @@ func benchText(sender, seq, n int) string {
 	b.WriteByte(' ')
 	b.WriteString(strconv.Itoa(seq))
 	b.WriteByte(' ')
-	b.WriteString(strconv.FormatInt(time.Now().UnixNano(), 10))
+	b.WriteString(strconv.FormatInt(at.UnixNano(), 10))
 	b.WriteByte(' ')
 	for b.Len() < n {
 		b.WriteByte('x')

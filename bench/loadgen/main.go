@@ -50,14 +50,15 @@ type results struct {
 
 // measures are what the scenarios measured of one binary.
 type measures struct {
-	FanOut     *runResult   `json:"fanout,omitempty"`
-	Saturation []runResult  `json:"saturation,omitempty"`
-	IdleTCP    *idleResult  `json:"idle_tcp,omitempty"`
-	IdleWeb    *idleResult  `json:"idle_web,omitempty"`
-	Storm      *stormResult `json:"join_storm,omitempty"`
-	Slow       *runResult   `json:"slow_members,omitempty"`
-	Page       *pageResult  `json:"page,omitempty"`
-	Compare    *comparisons `json:"compare,omitempty"`
+	FanOut     *runResult     `json:"fanout,omitempty"`
+	Saturation []runResult    `json:"saturation,omitempty"`
+	IdleTCP    *idleResult    `json:"idle_tcp,omitempty"`
+	IdleWeb    *idleResult    `json:"idle_web,omitempty"`
+	Storm      *stormResult   `json:"join_storm,omitempty"`
+	Slow       *runResult     `json:"slow_members,omitempty"`
+	Page       *pageResult    `json:"page,omitempty"`
+	Compare    *comparisons   `json:"compare,omitempty"`
+	Restart    *restartResult `json:"restart,omitempty"`
 }
 
 // config is what one run is asked to do.
@@ -75,7 +76,7 @@ func main() {
 	out := flag.String("out", "bench", "directory for results.md and results.json")
 	assets := flag.String("assets", "web/assets", "the built browser files, for their sizes")
 	quick := flag.Bool("quick", false, "run every scenario at smoke-test sizes")
-	only := flag.String("only", "1,2,3,4,5,6,7", "scenarios to run, comma-separated")
+	only := flag.String("only", "1,2,3,4,5,6,7,8", "scenarios to run, comma-separated")
 	relay := flag.String("relay", "", "the relay floor's binary, for scenario 7")
 	gorilla := flag.String("gorilla", "", "gorilla/websocket's chat example's binary, for scenario 7")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "have the server write a CPU profile to this `file`")
@@ -237,6 +238,11 @@ func scenarios(cfg config, sz sizes) []scenario {
 			m.Compare = &r
 			return err
 		}, nil},
+		{"8", "restart under load", func(bin string, m *measures) error {
+			r, err := restartUnderLoad(bin, sz)
+			m.Restart = &r
+			return err
+		}, restartMetrics},
 	}
 }
 
@@ -326,6 +332,11 @@ func markdown(r *results) string {
 			parts = append(parts, idle)
 		}
 		fmt.Fprintf(&b, "| 7 | beside other servers, scenario 1's load | %s | ahead of the gorilla chat example; the relay is the floor |\n", strings.Join(parts, "; "))
+	}
+	if x := r.Restart; x != nil {
+		fmt.Fprintf(&b, "| 8 | restart under load, %d WebSocket members, %d senders at 4/s | from the SIGTERM: old process gone %.2f s, new one serving %.2f s, half resumed %.2f s, all %d resumed %.2f s (%d refused, %d without every missed event), messages reaching every member %.2f s; %d joins or leaves seen; %d messages sent again, %d dials refused; across the run: %.0f deliveries/s, p50 %.2f ms, p99 %.2f ms, max %.1f ms, lost %d, out of order %d | < 3 s, 0 lost, 0 joins or leaves |\n",
+			x.Members, x.Run.Senders, x.ExitedSeconds, x.ServingSeconds, x.ResumedP50, x.Resumed, x.ResumedSeconds, x.ResumeFailed, x.NotRecovered, x.FlowingSeconds, x.Presence, x.Resent, x.Redials,
+			x.Run.PerSecond, x.Run.P50ms, x.Run.P99ms, x.Run.Maxms, x.Run.Lost, x.Run.OutOfOrder)
 	}
 	for _, e := range r.Errors {
 		fmt.Fprintf(&b, "\nFailed: %s\n", e)

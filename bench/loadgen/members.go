@@ -8,7 +8,9 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"strconv"
@@ -32,6 +34,7 @@ type member struct {
 	poller *poller    // nil for a member that never reads
 	mu     sync.Mutex // serialises writes
 	rec    *receiver
+	ended  func() // if set, called on its own goroutine when the server ends the connection; guarded by the poller's mu
 
 	// Owned by the poller goroutine.
 	pending []byte // bytes received that do not yet make a whole line or frame
@@ -73,6 +76,26 @@ func dialTCP(srv *serverProc, idx int, rec *receiver, read bool) (*member, error
 
 // dialWS opens /ws with a hand-written handshake, and on poolchat joins.
 func dialWS(srv *serverProc, idx int, rec *receiver) (*member, error) {
+	var hello []byte
+	if srv.proto == poolchatProtocol {
+		hello = []byte(`{"type":"got_a_new_user","name":"m` + strconv.Itoa(idx) + `"}`)
+	}
+	return openWS(srv, idx, rec, hello, nil)
+}
+
+// resumeWS opens /ws again for a poolchat member whose connection ended and
+// takes its place back with the token and the last seq its receiver holds;
+// ended is called when this connection ends too.
+func resumeWS(srv *serverProc, idx int, rec *receiver, ended func()) (*member, error) {
+	rec.mu.Lock()
+	hello := fmt.Appendf(nil, `{"type":"resume","token":%q,"since":%d}`, rec.token, rec.lastSeq)
+	rec.mu.Unlock()
+	return openWS(srv, idx, rec, hello, ended)
+}
+
+// openWS does the handshake, sends hello if any as the first frame, and
+// starts reading.
+func openWS(srv *serverProc, idx int, rec *receiver, hello []byte, ended func()) (*member, error) {
 	addr := srv.httpAddr
 	conn, fd, err := dial(addr)
 	if err != nil {
@@ -97,11 +120,11 @@ func dialWS(srv *serverProc, idx int, rec *receiver) (*member, error) {
 		return nil, err
 	}
 	conn.SetDeadline(time.Time{})
-	m := &member{idx: idx, web: true, proto: srv.proto, conn: conn, fd: fd, rec: rec}
+	m := &member{idx: idx, web: true, proto: srv.proto, conn: conn, fd: fd, rec: rec, ended: ended}
 	m.pending, _ = br.Peek(br.Buffered())
 	m.pending = bytes.Clone(m.pending)
-	if srv.proto == poolchatProtocol {
-		if err := m.writeFrame(opText, []byte(`{"type":"got_a_new_user","name":"m`+strconv.Itoa(idx)+`"}`)); err != nil {
+	if hello != nil {
+		if err := m.writeFrame(opText, hello); err != nil {
 			conn.Close()
 			return nil, err
 		}
@@ -232,6 +255,14 @@ func (m *member) writeFrame(op byte, payload []byte) error {
 	return err
 }
 
+// onEnd has f called, on its own goroutine, when the server ends m's
+// connection (not when m.close does).
+func (m *member) onEnd(f func()) {
+	m.poller.mu.Lock()
+	defer m.poller.mu.Unlock()
+	m.ended = f
+}
+
 func (m *member) close() {
 	if m.poller != nil {
 		m.poller.remove(m)
@@ -251,6 +282,26 @@ type receiver struct {
 	badSnap bool // a live event came before the snapshot
 	target  int
 	full    chan struct{} // closed when roster reaches target
+
+	presence int64 // joins and leaves of others seen since the last reset
+
+	// For resuming (WebSocket only): the token of the last welcome, and
+	// the highest seq of any event received.
+	token   string
+	lastSeq uint64
+	back    *comeback // set while a restart is watched
+	probe   []byte    // a text awaited by expectProbe
+	probed  chan struct{}
+}
+
+// comeback is what one member's return after a restart measured.
+type comeback struct {
+	welcomeSeq uint64
+	resumed    time.Time     // welcome with resumed:true arrived
+	recovered  bool          // it said every missed event follows
+	flowing    time.Time     // the first message after the resume's seq arrived
+	failed     bool          // resume_failed
+	done       chan struct{} // closed at flowing or failed
 }
 
 func newReceiver(senders, target int) *receiver {
@@ -262,11 +313,45 @@ func (r *receiver) event(b []byte, web bool) {
 	now := time.Now().UnixNano()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	var seq uint64
+	if web {
+		seq = seqOf(b)
+		r.lastSeq = max(r.lastSeq, seq)
+	}
 	if i := bytes.Index(b, marker); i >= 0 {
 		r.message(b[i+len(marker):], now)
+		if k := r.back; k != nil && !k.resumed.IsZero() && k.flowing.IsZero() && seq > k.welcomeSeq {
+			k.flowing = time.Unix(0, now)
+			close(k.done)
+		}
 		return
 	}
-	r.presence(b, web)
+	if r.probe != nil && bytes.Contains(b, r.probe) {
+		r.probe = nil
+		close(r.probed)
+		return
+	}
+	r.status(b, web)
+}
+
+// seqOf is the last "seq" in a WebSocket event, 0 if there is none. A
+// member's text cannot fake one: its quotes are escaped.
+func seqOf(b []byte) uint64 {
+	i := bytes.LastIndex(b, []byte(`"seq":`))
+	if i < 0 {
+		return 0
+	}
+	n, _ := parseInt(b[i+len(`"seq":`):])
+	return uint64(max(n, 0))
+}
+
+// expectProbe returns a channel closed when an event carrying text
+// arrives; text must not start with the marker.
+func (r *receiver) expectProbe(text string) <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.probe, r.probed = []byte(text), make(chan struct{})
+	return r.probed
 }
 
 func (r *receiver) message(b []byte, now int64) {
@@ -288,12 +373,26 @@ func (r *receiver) message(b []byte, now int64) {
 	r.hist.add(time.Duration(now - sent))
 }
 
-// presence counts who this member knows of, and checks that its snapshot
-// comes before any live event.
-func (r *receiver) presence(b []byte, web bool) {
+// status counts who this member knows of and the joins and leaves it
+// sees, checks that its snapshot comes before any live event, and keeps
+// what a resume needs.
+func (r *receiver) status(b []byte, web bool) {
 	switch {
-	case !web && bytes.HasPrefix(b, []byte("* welcome")), web && bytes.Contains(b, []byte(`"type":"welcome"`)):
+	case !web && bytes.HasPrefix(b, []byte("* welcome")):
 		r.started = true
+		return
+	case web && bytes.Contains(b, []byte(`"type":"welcome"`)):
+		r.started = true
+		r.welcome(b)
+		return
+	case web && bytes.Contains(b, []byte(`"code":"resume_failed"`)):
+		if k := r.back; k != nil && !k.failed && k.flowing.IsZero() {
+			k.failed = true
+			close(k.done)
+		}
+		return
+	case !web && bytes.HasSuffix(b, []byte(" left\r\n")), web && bytes.Contains(b, []byte(`"type":"disconnect_user"`)):
+		r.presence++
 		return
 	case !web && bytes.HasPrefix(b, []byte("* online now (")):
 		n, _ := parseInt(b[len("* online now ("):])
@@ -305,6 +404,7 @@ func (r *receiver) presence(b []byte, web bool) {
 			r.badSnap = true
 		}
 		r.roster++
+		r.presence++
 	default:
 		return
 	}
@@ -317,12 +417,29 @@ func (r *receiver) presence(b []byte, web bool) {
 	}
 }
 
+// welcome keeps a poolchat welcome's token and seq, and notes a resume.
+func (r *receiver) welcome(b []byte) {
+	var w struct {
+		Seq       uint64
+		Resume    string
+		Resumed   bool
+		Recovered bool
+	}
+	if json.Unmarshal(b, &w) != nil {
+		return
+	}
+	r.token = w.Resume
+	if k := r.back; k != nil && w.Resumed {
+		k.welcomeSeq, k.resumed, k.recovered = w.Seq, time.Now(), w.Recovered
+	}
+}
+
 // reset clears the delivery statistics between runs.
 func (r *receiver) reset(senders int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.next = make([]int32, senders)
-	r.got, r.dups = 0, 0
+	r.got, r.dups, r.presence = 0, 0, 0
 	r.hist = histogram{}
 }
 

@@ -26,19 +26,20 @@ type sizes struct {
 	Storm        int
 	Slow         int
 	StepDuration time.Duration
-	Rounds       int // of each alternation: scenario 7's pairs, runs against a baseline
+	Rounds       int           // of each alternation: scenario 7's pairs, runs against a baseline
+	Restart      time.Duration // scenario 8's run; the server restarts a quarter into it
 }
 
 var fullSizes = sizes{
 	TCP: 500, Web: 500, Senders: 25, Rate: 4, TextLen: 64, Duration: 20 * time.Second,
 	Steps: []int{25, 50, 100, 150, 200, 250, 300, 400, 500, 700, 1000}, StepDuration: 10 * time.Second,
-	Idle: 10000, Storm: 1000, Slow: 10, Rounds: 3,
+	Idle: 10000, Storm: 1000, Slow: 10, Rounds: 3, Restart: 20 * time.Second,
 }
 
 var quickSizes = sizes{
 	TCP: 10, Web: 10, Senders: 5, Rate: 4, TextLen: 64, Duration: 2 * time.Second,
 	Steps: []int{5, 10}, StepDuration: 2 * time.Second,
-	Idle: 50, Storm: 20, Slow: 2, Rounds: 1,
+	Idle: 50, Storm: 20, Slow: 2, Rounds: 1, Restart: 4 * time.Second,
 }
 
 // sizesOf is the full or the quick sizes.

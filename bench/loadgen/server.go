@@ -58,26 +58,37 @@ type serverProc struct {
 	proto    protocol
 	tcpAddr  string
 	httpAddr string
-	dataDir  string // poolchat's log, removed at stop
+	dataDir  string   // poolchat's log, removed at stop
+	bin      string   // poolchat's binary and flags, to start it again
+	args     []string // (restart), on the same addresses and log
 }
 
 // startServer runs the binary on loopback port-0 addresses with the limits
 // a benchmark needs lifted, and reads the addresses it printed.
 func startServer(bin string, extra ...string) (*serverProc, error) {
-	args := append([]string{
-		"--http-addr", "127.0.0.1:0", "--tcp-addr", "127.0.0.1:0",
-		"--max-clients", "30000", "--max-per-ip", "0", "--history", "0",
-		"--log-format", "json",
-	}, extra...)
 	dataDir, err := os.MkdirTemp("", "poolchat-bench-")
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, args...)
+	s := &serverProc{dataDir: dataDir, bin: bin, args: append([]string{
+		"--max-clients", "30000", "--max-per-ip", "0", "--history", "0",
+		"--log-format", "json",
+	}, extra...)}
+	if err := s.launch("127.0.0.1:0", "127.0.0.1:0"); err != nil {
+		os.RemoveAll(dataDir)
+		return nil, err
+	}
+	return s, nil
+}
+
+// launch starts the poolchat process on these addresses and waits until
+// it prints where it serves.
+func (s *serverProc) launch(httpAddr, tcpAddr string) error {
+	cmd := exec.Command(s.bin, append([]string{"--http-addr", httpAddr, "--tcp-addr", tcpAddr}, s.args...)...)
 	cmd.Stderr = io.Discard
 	// The room's log on disk, as a user runs it; by the environment, so a
 	// binary from before the log still starts.
-	cmd.Env = append(os.Environ(), "POOLCHAT_DATA="+dataDir)
+	cmd.Env = append(os.Environ(), "POOLCHAT_DATA="+s.dataDir)
 	if cpuProfile != "" {
 		cmd.Env = append(cmd.Env, "POOLCHAT_CPUPROFILE="+cpuProfile)
 	}
@@ -86,32 +97,41 @@ func startServer(bin string, extra ...string) (*serverProc, error) {
 	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if err := cmd.Start(); err != nil {
-		os.RemoveAll(dataDir)
-		return nil, err
+		return err
 	}
-	s := &serverProc{cmd: cmd, dataDir: dataDir}
+	httpAddr, tcpAddr = "", ""
 	lines := bufio.NewScanner(out)
-	for (s.tcpAddr == "" || s.httpAddr == "") && lines.Scan() {
+	for (tcpAddr == "" || httpAddr == "") && lines.Scan() {
 		l := lines.Text()
 		if rest, ok := strings.CutPrefix(l, "web  http://"); ok {
-			s.httpAddr = rest
+			httpAddr = rest
 		}
 		if rest, ok := strings.CutPrefix(l, "tcp  nc "); ok {
 			host, port, _ := strings.Cut(rest, " ")
-			s.tcpAddr = net.JoinHostPort(host, port)
+			tcpAddr = net.JoinHostPort(host, port)
 		}
 	}
-	if s.tcpAddr == "" || s.httpAddr == "" {
+	if tcpAddr == "" || httpAddr == "" {
 		cmd.Process.Kill()
 		cmd.Wait()
-		os.RemoveAll(dataDir)
-		return nil, errors.New("the server did not print its addresses")
+		return errors.New("the server did not print its addresses")
 	}
 	go io.Copy(io.Discard, out)
-	return s, nil
+	s.cmd, s.httpAddr, s.tcpAddr = cmd, httpAddr, tcpAddr
+	return nil
+}
+
+// restart stops the server gracefully (SIGTERM) and starts it again on
+// the same addresses and log. down is when the old process had exited.
+func (s *serverProc) restart() (down time.Time, err error) {
+	if err := s.terminate(); err != nil {
+		return time.Time{}, err
+	}
+	down = time.Now()
+	return down, s.launch(s.httpAddr, s.tcpAddr)
 }
 
 // startPeer runs another server, to compare with (scenario 7), on a free
@@ -141,11 +161,16 @@ func startPeer(t target) (*serverProc, error) {
 	}
 }
 
-// stop sends SIGTERM and waits for the exit.
+// stop sends SIGTERM, waits for the exit, and removes the log.
 func (s *serverProc) stop() error {
 	if s.dataDir != "" {
 		defer os.RemoveAll(s.dataDir)
 	}
+	return s.terminate()
+}
+
+// terminate sends SIGTERM and waits for the exit.
+func (s *serverProc) terminate() error {
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan error, 1)
 	go func() { done <- s.cmd.Wait() }()
