@@ -148,6 +148,28 @@ var restartMetrics = []metric{
 	}},
 }
 
+// clusterMetrics compare scenario 9.
+var clusterMetrics = []metric{
+	{"p99 three nodes / one", "%.2f", false, true, func(m *measures) (float64, bool) {
+		if m.Cluster == nil || m.Cluster.P99Ratio == 0 {
+			return 0, false
+		}
+		return m.Cluster.P99Ratio, true
+	}},
+	{"different orders", "%.0f", false, false, func(m *measures) (float64, bool) {
+		if m.Cluster == nil {
+			return 0, false
+		}
+		return float64(m.Cluster.Orders), true
+	}},
+	{"lost or out of order, three nodes", "%.0f", false, false, func(m *measures) (float64, bool) {
+		if m.Cluster == nil {
+			return 0, false
+		}
+		return float64(m.Cluster.Cluster.Lost + m.Cluster.Cluster.OutOfOrder), true
+	}},
+}
+
 // versusRows are sc's rows of the table against the baseline: for each
 // metric the values by round, their ratios, the ratio of the means, and,
 // for the scenario's criterion, whether it is within tolerance.

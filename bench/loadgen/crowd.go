@@ -18,8 +18,8 @@ const maxSenders = 2000
 
 // crowd is a set of connected members with their receivers.
 type crowd struct {
-	srv     *serverProc
-	members []*member // TCP first, then WebSocket
+	srvs    []*serverProc // one, or the nodes of one room
+	members []*member     // TCP first, then WebSocket
 	readers []*receiver
 	slow    []*member // TCP members that never read
 }
@@ -28,7 +28,13 @@ type crowd struct {
 // that never read, and waits until the server counts them all. Every join
 // is announced to everyone, so joining n members costs n² deliveries.
 func connect(srv *serverProc, tcpN, webN, slowN int) (*crowd, error) {
-	c := &crowd{srv: srv}
+	return connectAll([]*serverProc{srv}, tcpN, webN, slowN)
+}
+
+// connectAll is connect for a room served by several nodes: member i
+// joins through node i mod len(srvs), and every node counts them all.
+func connectAll(srvs []*serverProc, tcpN, webN, slowN int) (*crowd, error) {
+	c := &crowd{srvs: srvs}
 	total := tcpN + webN
 	c.members = make([]*member, total)
 	c.readers = make([]*receiver, total)
@@ -41,6 +47,7 @@ func connect(srv *serverProc, tcpN, webN, slowN int) (*crowd, error) {
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			rec := newReceiver(maxSenders, 0)
+			srv := srvs[i%len(srvs)]
 			var m *member
 			var err error
 			switch {
@@ -70,8 +77,8 @@ func connect(srv *serverProc, tcpN, webN, slowN int) (*crowd, error) {
 		c.close()
 		return nil, fmt.Errorf("connect: %w", err)
 	}
-	ready := func() error { return waitMembers(srv, total+slowN, 10*time.Minute) }
-	if srv.proto != poolchatProtocol {
+	ready := func() error { return waitMembers(srvs[0], total+slowN, 10*time.Minute) }
+	if srvs[0].proto != poolchatProtocol {
 		ready = c.warmUp
 	}
 	if err := ready(); err != nil {
@@ -187,7 +194,7 @@ func (c *crowd) runWith(senders int, rate float64, d time.Duration, send sendFun
 	for _, r := range c.readers {
 		r.reset(maxSenders)
 	}
-	before, selfBefore := mustSample(c.srv), selfCPU()
+	before, selfBefore := c.sample(), selfCPU()
 	start := time.Now()
 	period := time.Duration(float64(time.Second) / rate)
 	sent := make([]int64, senders)
@@ -218,7 +225,7 @@ func (c *crowd) runWith(senders int, rate float64, d time.Duration, send sendFun
 	for c.delivered() < want && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
-	after := mustSample(c.srv)
+	after := c.sample()
 	res := runResult{Senders: senders, Seconds: elapsed.Seconds(), Sent: total, RSSMiB: float64(after.rss) / (1 << 20)}
 	res.CPU, res.CPUSeconds = cpuPercent(before, after), (after.cpu - before.cpu).Seconds()
 	res.LoadCPU = 100 * float64(selfCPU()-selfBefore) / float64(after.at.Sub(before.at))
@@ -234,6 +241,16 @@ func (c *crowd) runWith(senders int, rate float64, d time.Duration, send sendFun
 	res.PerSecond = float64(res.Delivered) / elapsed.Seconds()
 	res.P50ms, res.P99ms, res.Maxms = ms(h.quantile(0.50)), ms(h.quantile(0.99)), ms(time.Duration(h.max))
 	return res
+}
+
+// sample is the crowd's servers' CPU time and memory, summed.
+func (c *crowd) sample() procSample {
+	var sum procSample
+	for _, s := range c.srvs {
+		p := mustSample(s)
+		sum.at, sum.cpu, sum.rss = p.at, sum.cpu+p.cpu, sum.rss+p.rss
+	}
+	return sum
 }
 
 func (c *crowd) delivered() int64 {

@@ -27,7 +27,7 @@ func TestSmoke(t *testing.T) {
 	chromium := "" // the page is measured by the full run; its sizes need no browser
 	// The gorilla chat example comes from the module proxy and is left to
 	// the full run; the relay is this repository's.
-	res, err := runAll(config{bin: bin, assets: "../../web/assets", peers: []target{{relayProtocol, relay}}, quick: true, only: "1,2,3,4,5,7,8"})
+	res, err := runAll(config{bin: bin, assets: "../../web/assets", peers: []target{{relayProtocol, relay}}, quick: true, only: "1,2,3,4,5,7,8,9"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,6 +60,9 @@ func TestSmoke(t *testing.T) {
 	}
 	if r := res.Restart; r.Run.Lost != 0 || r.Run.OutOfOrder != 0 || r.Run.Delivered == 0 || r.Resumed != r.Members || r.Presence != 0 {
 		t.Errorf("restart under load: %+v", r)
+	}
+	if r := res.Cluster; r.Cluster.Lost != 0 || r.Cluster.OutOfOrder != 0 || r.Cluster.Delivered == 0 || r.Orders != 1 {
+		t.Errorf("three nodes: %+v", r)
 	}
 	p, err := page(bin, "../../web/assets", chromium)
 	if err != nil || p.WasmBrotli == 0 {

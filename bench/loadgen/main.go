@@ -59,6 +59,7 @@ type measures struct {
 	Page       *pageResult    `json:"page,omitempty"`
 	Compare    *comparisons   `json:"compare,omitempty"`
 	Restart    *restartResult `json:"restart,omitempty"`
+	Cluster    *clusterResult `json:"three_nodes,omitempty"`
 }
 
 // config is what one run is asked to do.
@@ -76,7 +77,7 @@ func main() {
 	out := flag.String("out", "bench", "directory for results.md and results.json")
 	assets := flag.String("assets", "web/assets", "the built browser files, for their sizes")
 	quick := flag.Bool("quick", false, "run every scenario at smoke-test sizes")
-	only := flag.String("only", "1,2,3,4,5,6,7,8", "scenarios to run, comma-separated")
+	only := flag.String("only", "1,2,3,4,5,6,7,8,9", "scenarios to run, comma-separated")
 	relay := flag.String("relay", "", "the relay floor's binary, for scenario 7")
 	gorilla := flag.String("gorilla", "", "gorilla/websocket's chat example's binary, for scenario 7")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "have the server write a CPU profile to this `file`")
@@ -243,6 +244,11 @@ func scenarios(cfg config, sz sizes) []scenario {
 			m.Restart = &r
 			return err
 		}, restartMetrics},
+		{"9", "three nodes", func(bin string, m *measures) error {
+			r, err := threeNodes(bin, sz)
+			m.Cluster = &r
+			return err
+		}, clusterMetrics},
 	}
 }
 
@@ -337,6 +343,10 @@ func markdown(r *results) string {
 		fmt.Fprintf(&b, "| 8 | restart under load, %d WebSocket members, %d senders at 4/s | from the SIGTERM: old process gone %.2f s, new one serving %.2f s, half resumed %.2f s, all %d resumed %.2f s (%d refused, %d without every missed event), messages reaching every member %.2f s; %d joins or leaves seen; %d messages sent again, %d dials refused; across the run: %.0f deliveries/s, p50 %.2f ms, p99 %.2f ms, max %.1f ms, lost %d, out of order %d | < 3 s, 0 lost, 0 joins or leaves |\n",
 			x.Members, x.Run.Senders, x.ExitedSeconds, x.ServingSeconds, x.ResumedP50, x.Resumed, x.ResumedSeconds, x.ResumeFailed, x.NotRecovered, x.FlowingSeconds, x.Presence, x.Resent, x.Redials,
 			x.Run.PerSecond, x.Run.P50ms, x.Run.P99ms, x.Run.Maxms, x.Run.Lost, x.Run.OutOfOrder)
+	}
+	if x := r.Cluster; x != nil {
+		fmt.Fprintf(&b, "| 9 | three nodes, scenario 1's members spread over them | %d different orders among %d members; p99 %.1f× one node's (%.2f ms against %.2f ms), p50 %.2f ms against %.2f ms; three nodes: %s; one node: %s | one order, 0 lost, p99 ≤ 2× one node's |\n",
+			x.Orders, x.Members, x.P99Ratio, x.Cluster.P99ms, x.Single.P99ms, x.Cluster.P50ms, x.Single.P50ms, run(&x.Cluster), run(&x.Single))
 	}
 	for _, e := range r.Errors {
 		fmt.Fprintf(&b, "\nFailed: %s\n", e)

@@ -275,7 +275,8 @@ type receiver struct {
 	mu      sync.Mutex
 	next    []int32 // next sequence number expected from each sender
 	got     int64
-	dups    int64 // repeated or out of order
+	dups    int64  // repeated or out of order
+	order   uint64 // FNV-1a of every (sender, seq) received, in the order received
 	hist    histogram
 	roster  int  // members this one knows of, for the join storm
 	started bool // the snapshot's first event has arrived
@@ -305,8 +306,14 @@ type comeback struct {
 }
 
 func newReceiver(senders, target int) *receiver {
-	return &receiver{next: make([]int32, senders), target: target, full: make(chan struct{})}
+	return &receiver{next: make([]int32, senders), order: fnvOffset, target: target, full: make(chan struct{})}
 }
+
+// FNV-1a's 64-bit constants, for receiver.order.
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
 
 // event takes one TCP line or one WebSocket event (nil for a skipped line).
 func (r *receiver) event(b []byte, web bool) {
@@ -361,6 +368,7 @@ func (r *receiver) message(b []byte, now int64) {
 	if sender < 0 || int(sender) >= len(r.next) {
 		return
 	}
+	r.order = (r.order ^ uint64(sender)<<32 ^ uint64(seq)) * fnvPrime
 	if int32(seq) < r.next[sender] {
 		r.dups++
 		return
@@ -439,7 +447,7 @@ func (r *receiver) reset(senders int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.next = make([]int32, senders)
-	r.got, r.dups, r.presence = 0, 0, 0
+	r.got, r.dups, r.presence, r.order = 0, 0, 0, fnvOffset
 	r.hist = histogram{}
 }
 

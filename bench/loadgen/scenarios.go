@@ -149,7 +149,7 @@ func settledSample(srv *serverProc) procSample {
 	last := mustSample(srv)
 	deadline := time.Now().Add(idleSettle)
 	for time.Now().Before(deadline) {
-		time.Sleep(5 * time.Second)
+		time.Sleep(min(5*time.Second, time.Until(deadline)))
 		s := mustSample(srv)
 		fmt.Fprintf(os.Stderr, "  idle: RSS %.1f MiB\n", float64(s.rss)/(1<<20))
 		last = s
