@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -16,6 +17,24 @@ import (
 // new one. The consumer lives on one server: when that server dies (one of
 // a cluster), this is how soon the follower notices.
 const followHeartbeat = time.Second
+
+// A follower's new consumer (its server died, or it was deleted) is asked
+// for in tries of at most restartTry each, restartPause apart at first and
+// twice as far each time, up to followHeartbeat. A request to make one
+// gets no answer at all while the cluster elects a new metadata leader
+// (its server died too), or when the leader places the consumer on a
+// server that has just died and that it does not know dead yet (it learns
+// that after a minute or more): short tries, each asking for a consumer of
+// another name, find a live leader and server soon. A try that was
+// answered too late leaves a consumer nobody pulls from (consumerIdle).
+const (
+	restartTry   = time.Second
+	restartPause = 50 * time.Millisecond
+)
+
+// consumerIdle is how long the server keeps a consumer nobody pulls from:
+// the ones a follower leaves behind when it starts another, or stops.
+const consumerIdle = time.Minute
 
 // Entry is one entry of the log, as a follower receives it.
 type Entry struct {
@@ -29,6 +48,8 @@ type Entry struct {
 // goroutine of its own. It is made by Log.Follow.
 type Follower struct {
 	l        *Log
+	name     string // its consumers are named name_0, name_1...
+	made     int    // consumers asked for since name_0; run only
 	done     chan struct{}
 	stopping atomic.Bool
 	stopOnce sync.Once
@@ -37,7 +58,6 @@ type Follower struct {
 	stopped  chan struct{} // closed by Stop
 	mu       sync.Mutex
 	it       jetstream.MessagesContext // the current consumer's messages
-	stale    bool                      // the watchdog stopped it: start another
 	next     atomic.Uint64             // the seq the follower waits for
 	received atomic.Int64              // when an entry last came, in Unix ns
 }
@@ -50,10 +70,11 @@ type Follower struct {
 //
 // Entries reach handle only after they are stored. A slow handle is not
 // dropped: the server holds what it has not yet delivered (at most a few
-// hundred entries are buffered on the way). If delivery breaks off (a lost
-// heartbeat, a gap in the consumer's own sequence, the consumer deleted,
-// a reconnect), the follower starts a new consumer after the last entry
-// handle received, so handle never sees a repeat or a gap.
+// hundred entries are buffered on the way). If delivery breaks off (two
+// lost heartbeats, a gap in the consumer's own sequence, the consumer
+// deleted, nothing delivered for a while though the log has more), the
+// follower starts a new consumer after the last entry handle received, at
+// once, so handle never sees a repeat or a gap.
 func (l *Log) Follow(from uint64, handle func(Entry)) (*Follower, error) {
 	if err := l.begin(); err != nil {
 		return nil, err
@@ -62,11 +83,14 @@ func (l *Log) Follow(from uint64, handle func(Entry)) (*Follower, error) {
 	if from == 0 {
 		from = 1
 	}
-	it, err := l.messages(from)
+	f := &Follower{l: l, name: "poolchat_" + uuid.NewString(), done: make(chan struct{}), stopped: make(chan struct{})}
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	it, err := l.consume(ctx, f.name+"_0", from)
 	if err != nil {
 		return nil, err
 	}
-	f := &Follower{l: l, it: it, done: make(chan struct{}), stopped: make(chan struct{})}
+	f.it = it
 	f.next.Store(from)
 	f.received.Store(time.Now().UnixNano())
 
@@ -84,18 +108,25 @@ func (l *Log) Follow(from uint64, handle func(Entry)) (*Follower, error) {
 	return f, nil
 }
 
-// messages starts an ordered consumer of the stream from seq.
-func (l *Log) messages(from uint64) (jetstream.MessagesContext, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
-	defer cancel()
-	cons, err := l.js.OrderedConsumer(ctx, l.name, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:   from,
+// consume makes the consumer named name, which delivers the stream from
+// seq from on, and pulls its messages. It is what the NATS client calls an
+// ordered consumer, but restarted by the follower itself: the client's
+// own restarts wait 1 s, 2 s, 4 s... between tries, and cannot be stopped
+// while they wait.
+func (l *Log) consume(ctx context.Context, name string, from uint64) (jetstream.MessagesContext, error) {
+	cons, err := l.js.CreateOrUpdateConsumer(ctx, l.name, jetstream.ConsumerConfig{
+		Name:              name,
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       from,
+		AckPolicy:         jetstream.AckNonePolicy,
+		InactiveThreshold: consumerIdle,
+		Replicas:          1,
+		MemoryStorage:     true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("roomlog: follow from %d: %w", from, err)
 	}
-	it, err := cons.Messages(jetstream.PullHeartbeat(followHeartbeat))
+	it, err := cons.Messages(jetstream.PullHeartbeat(followHeartbeat), jetstream.WithMessagesErrOnMissingHeartbeat(true))
 	if err != nil {
 		return nil, fmt.Errorf("roomlog: follow from %d: %w", from, err)
 	}
@@ -104,12 +135,12 @@ func (l *Log) messages(from uint64) (jetstream.MessagesContext, error) {
 
 // stuckAfter is how long a follower may receive nothing while the log
 // holds entries it has not had, before its watchdog starts it a new
-// consumer: the NATS client's ordered consumer does not always come back
-// when the server that held it dies.
+// consumer: a consumer whose server still sends heartbeats may yet
+// deliver nothing (its copy of the stream no longer follows the others).
 const stuckAfter = 3 * time.Second
 
-// watch restarts the follower's consumer when it is stuck, until the
-// follower ends.
+// watch stops the follower's consumer when it is stuck, so that run starts
+// another, until the follower ends.
 func (f *Follower) watch() {
 	tick := time.NewTicker(stuckAfter / 3)
 	defer tick.Stop()
@@ -130,7 +161,6 @@ func (f *Follower) watch() {
 		}
 		f.mu.Lock()
 		if !f.stopping.Load() {
-			f.stale = true
 			f.it.Stop()
 		}
 		f.mu.Unlock()
@@ -143,66 +173,69 @@ func (f *Follower) run(handle func(Entry)) {
 	f.mu.Lock()
 	it := f.it
 	f.mu.Unlock()
+	var delivered uint64 // by the current consumer
 	for {
 		msg, err := it.Next()
-		if err != nil {
-			// The ordered consumer recovers from most things by itself;
-			// the watchdog stops one that did not, and a new one starts
-			// after the last entry handled. Anything else ends it: Stop,
-			// or the connection closed under it.
-			if it, err = f.restart(err); err != nil {
-				if !f.stopping.Load() {
-					f.err = err
-				}
-				return
+		if err == nil {
+			var meta *jetstream.MsgMetadata
+			if meta, err = msg.Metadata(); err == nil && meta.Sequence.Consumer != delivered+1 {
+				err = fmt.Errorf("delivery %d after %d", meta.Sequence.Consumer, delivered)
 			}
-			continue
+			if err == nil {
+				delivered++
+				f.received.Store(time.Now().UnixNano())
+				f.next.Store(meta.Sequence.Stream + 1)
+				handle(Entry{
+					Seq:     meta.Sequence.Stream,
+					Subject: strings.TrimPrefix(msg.Subject(), f.l.prefix),
+					Data:    msg.Data(),
+					Time:    meta.Timestamp,
+				})
+				continue
+			}
 		}
-		meta, err := msg.Metadata()
-		if err != nil {
-			f.err = fmt.Errorf("roomlog: follower: %w", err)
-			it.Stop()
+		it.Stop() // if it has not stopped itself
+		if it = f.restart(err); it == nil {
 			return
 		}
-		f.received.Store(time.Now().UnixNano())
-		f.next.Store(meta.Sequence.Stream + 1)
-		handle(Entry{
-			Seq:     meta.Sequence.Stream,
-			Subject: strings.TrimPrefix(msg.Subject(), f.l.prefix),
-			Data:    msg.Data(),
-			Time:    meta.Timestamp,
-		})
+		delivered = 0
 	}
 }
 
-// restart starts a new consumer after the last entry handled if the
-// watchdog stopped the last one, trying until it can or the follower is
-// stopped; otherwise it reports why the follower ends.
-func (f *Follower) restart(cause error) (jetstream.MessagesContext, error) {
-	f.mu.Lock()
-	stale := f.stale
-	f.stale = false
-	f.mu.Unlock()
-	if !stale || f.stopping.Load() {
-		return nil, fmt.Errorf("roomlog: follower ended: %w", cause)
-	}
-	for wait := 100 * time.Millisecond; ; wait = min(2*wait, stuckAfter) {
-		it, err := f.l.messages(f.next.Load())
+// restart makes a new consumer after the last entry handled, and returns
+// its messages, trying until it can. Whatever ended the last one (cause:
+// a dead server took it along, it was deleted, a message was lost on the
+// way, the watchdog stopped it), a new one carries on; but restart returns
+// nil once the follower is stopped, or ends it (with cause, in f.err) if
+// the connection is closed.
+func (f *Follower) restart(cause error) jetstream.MessagesContext {
+	for pause := restartPause; ; pause = min(2*pause, followHeartbeat) {
+		if f.stopping.Load() {
+			return nil
+		}
+		if f.l.nc.IsClosed() {
+			f.err = fmt.Errorf("roomlog: follower ended: %w", cause)
+			return nil
+		}
+		f.made++
+		ctx, cancel := context.WithTimeout(context.Background(), restartTry)
+		it, err := f.l.consume(ctx, fmt.Sprintf("%s_%d", f.name, f.made), f.next.Load())
+		cancel()
 		if err == nil {
 			f.mu.Lock()
 			f.it = it
-			stopped := f.stopping.Load()
+			stopping := f.stopping.Load()
 			f.mu.Unlock()
-			if stopped {
+			if stopping {
 				it.Stop()
-				return nil, fmt.Errorf("roomlog: follower stopped")
+				return nil
 			}
-			return it, nil
+			return it
 		}
 		select {
-		case <-time.After(wait):
+		case <-time.After(pause):
 		case <-f.stopped:
-			return nil, fmt.Errorf("roomlog: follower stopped")
+			return nil
 		}
 	}
 }

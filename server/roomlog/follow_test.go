@@ -191,3 +191,21 @@ func TestFollowerSurvivesReconnect(t *testing.T) {
 		t.Fatalf("last seq %d, want 200", last)
 	}
 }
+
+// TestFollowerOutlivesItsConsumer deletes the follower's consumer on the
+// server, as the death of the server that held it does: the follower
+// carries on with a new one after the last entry it handed over, without
+// a gap or a repeat.
+func TestFollowerOutlivesItsConsumer(t *testing.T) {
+	l := open(t, Config{Ephemeral: true})
+	ch, f := follow(t, l, 1)
+	appendN(t, l, "msg", "a", 10)
+	drain(t, ch, 10)
+	if err := l.js.DeleteConsumer(context.Background(), l.name, f.name+"_0"); err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, l, "msg", "b", 10)
+	if got := seqsOf(drain(t, ch, 20)); fmt.Sprint(got) != "[11 12 13 14 15 16 17 18 19 20]" {
+		t.Fatalf("after the consumer's deletion: %v", got)
+	}
+}
