@@ -12,14 +12,18 @@ import (
 	"os"
 	"strings"
 	"time"
-
-	"github.com/poolchat/poolchat/server/roomlog"
 )
 
 // aliveEvery is how often this node says it is alive and looks for nodes
 // that are not; with roomlog.NodeTTL it bounds how long a dead node's TCP
-// members stay listed: NodeTTL + aliveEvery.
+// members stay listed: NodeTTL + aliveEvery, while the nodes' bucket keeps
+// its leader.
 const aliveEvery = time.Second
+
+// steadyTicks is at how many ticks in a row this node's word must have
+// been stored before it reaps anyone (watchNodes): the first, one more for
+// every other node to have said it is alive again, and one to spare.
+const steadyTicks = 3
 
 // lostAfter is how long NATS may be out of reach before this node tells
 // its members and stops serving.
@@ -40,15 +44,17 @@ func defaultNodeName() string {
 // of nodes that are not, and purges what the log no longer needs, until
 // ctx ends.
 //
-// It reaps only once its own word has been stored without a failure for
-// NodeTTL: every node alive has then said so since. While the nodes'
-// bucket cannot be written (its leader died with its server, and the rest
-// take seconds to elect another), every node's word expires; the first
-// to be stored again must not take the others for dead.
+// It reaps only once its own word has been stored at steadyTicks ticks in
+// a row since the last failure. While the nodes' bucket cannot be written
+// (its leader died with its server, and the rest take seconds to elect
+// another), every node's word expires; the first to be stored again must
+// not take the others for dead before they have had a tick of their own
+// to say otherwise. A word sent while there is no leader fails at once,
+// so every live node is stored again at its first tick after the election.
 func (s *Server) watchNodes(ctx context.Context) {
 	tick := time.NewTicker(aliveEvery)
 	defer tick.Stop()
-	steadySince := time.Now()
+	steady := 0 // ticks in a row at which this node's word was stored
 	for {
 		select {
 		case <-ctx.Done():
@@ -56,7 +62,7 @@ func (s *Server) watchNodes(ctx context.Context) {
 		case <-tick.C:
 		}
 		if s.unavailable.Load() {
-			steadySince = time.Time{}
+			steady = 0
 			if s.pool.roomLog.Connected() {
 				s.regainRoom() // again: a stream may still have been electing its leader
 			}
@@ -64,12 +70,10 @@ func (s *Server) watchNodes(ctx context.Context) {
 		}
 		rctx, cancel := context.WithTimeout(ctx, aliveEvery)
 		err := s.pool.roomLog.Alive(rctx, s.pool.node)
-		switch {
-		case err != nil:
-			steadySince = time.Time{}
-		case steadySince.IsZero():
-			steadySince = time.Now()
-		case time.Since(steadySince) >= roomlog.NodeTTL:
+		steady++
+		if err != nil {
+			steady = 0
+		} else if steady >= steadyTicks {
 			// The room's stream may still be electing a leader when the
 			// nodes' bucket has one: reap once it answers, so that the
 			// leaves it records can be stored.
