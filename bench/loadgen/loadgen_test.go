@@ -3,27 +3,59 @@
 package main
 
 import (
+	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
+
+// builds holds poolchat and the relay, built once for the package's tests.
+var builds struct {
+	once                 sync.Once
+	dir, poolchat, relay string
+	err                  error
+}
+
+// binaries builds poolchat and the relay once.
+func binaries(t *testing.T) (poolchat, relay string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	builds.once.Do(func() {
+		if builds.dir, builds.err = os.MkdirTemp("", "loadgen-test-"); builds.err != nil {
+			return
+		}
+		builds.poolchat, builds.relay = filepath.Join(builds.dir, "poolchat"), filepath.Join(builds.dir, "relay")
+		for out, pkg := range map[string]string{builds.poolchat: "../..", builds.relay: "../relay"} {
+			if b, err := exec.Command("go", "build", "-o", out, pkg).CombinedOutput(); err != nil {
+				builds.err = fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
+				return
+			}
+		}
+	})
+	if builds.err != nil {
+		t.Fatal(builds.err)
+	}
+	return builds.poolchat, builds.relay
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if builds.dir != "" {
+		os.RemoveAll(builds.dir)
+	}
+	os.Exit(code)
+}
 
 // TestSmoke runs every scenario at smoke-test sizes against the built
 // binary: nothing lost, nothing out of order, every roster complete.
 // The full benchmark (go tool task bench) takes minutes and is not a test.
 func TestSmoke(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	dir := t.TempDir()
-	bin, relay := filepath.Join(dir, "poolchat"), filepath.Join(dir, "relay")
-	for out, pkg := range map[string]string{bin: "../..", relay: "../relay"} {
-		build := exec.Command("go", "build", "-o", out, pkg)
-		if b, err := build.CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", pkg, err, b)
-		}
-	}
+	bin, relay := binaries(t)
 	chromium := "" // the page is measured by the full run; its sizes need no browser
 	// The gorilla chat example comes from the module proxy and is left to
 	// the full run; the relay is this repository's.
@@ -77,13 +109,7 @@ func TestSmoke(t *testing.T) {
 // smoke-test sizes, the same binary on both sides: every round has both
 // sides' measures, and the table has a row for each scenario's criterion.
 func TestAgainstBaseline(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	bin := filepath.Join(t.TempDir(), "poolchat")
-	if b, err := exec.Command("go", "build", "-o", bin, "../..").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, b)
-	}
+	bin, _ := binaries(t)
 	res, err := runAll(config{bin: bin, baseline: bin, quick: true, only: "1,2,3,4,5,6,7"})
 	if err != nil {
 		t.Fatal(err)
@@ -108,4 +134,26 @@ func TestAgainstBaseline(t *testing.T) {
 		}
 	}
 	t.Log("\n" + md)
+}
+
+// TestGoroutineClients runs scenario 1 and the restart with the second
+// generator, a goroutine and a coder/websocket client per WebSocket
+// member: nothing lost, every member back.
+func TestGoroutineClients(t *testing.T) {
+	bin, _ := binaries(t)
+	wsClients = goroutineClients
+	defer func() { wsClients = epollClients }()
+	res, err := runAll(config{bin: bin, quick: true, only: "1,8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := res.FanOut; r.Lost != 0 || r.OutOfOrder != 0 || r.Delivered == 0 {
+		t.Errorf("fan-out: %+v", r)
+	}
+	if r := res.Restart; r.Run.Lost != 0 || r.Run.OutOfOrder != 0 || r.Resumed != r.Members || r.Presence != 0 {
+		t.Errorf("restart under load: %+v", r)
+	}
+	if md := markdown(res); !strings.Contains(md, "generator: goroutine") {
+		t.Errorf("the table does not say which generator:\n%s", md)
+	}
 }

@@ -11,11 +11,20 @@
 // speaks: the relay floor (bench/relay) and gorilla/websocket's chat
 // example, given by -relay and -gorilla.
 //
-// With -baseline, scenarios 1 to 5 compare two poolchat binaries: each
-// runs the baseline and then -server, for -rounds rounds, and the report
-// sets every measure side by side with the ratio (see baseline.go).
+// Scenario 8 restarts the server under load while its WebSocket members
+// resume (restart.go); scenario 9 spreads scenario 1 over three nodes of
+// one room (cluster.go).
 //
-// Usage: loadgen -server bin/poolchat [-relay bin/relay] [-gorilla bin/chat] [-quick] [-only 1,3] [-out bench]
+// With -baseline, scenarios 1 to 5, 8 and 9 compare two poolchat
+// binaries: each runs the baseline and then -server, for -rounds rounds,
+// and the report sets every measure side by side with the ratio (see
+// baseline.go).
+//
+// -clients chooses how the generator's WebSocket members read: raw
+// sockets polled with epoll (the default), or a goroutine and a
+// coder/websocket connection each (libclient.go).
+//
+// Usage: loadgen -server bin/poolchat [-relay bin/relay] [-gorilla bin/chat] [-quick] [-only 1,3] [-clients epoll|goroutine] [-out bench]
 //
 //	loadgen -server bin/poolchat -baseline /tmp/poolchat-old [-rounds 2] [-only 1,2,3,4] [-out DIR]
 package main
@@ -39,6 +48,8 @@ type results struct {
 	Date    string `json:"date"`
 	Machine string `json:"machine"`
 	Quick   bool   `json:"quick"`
+	// Clients is how the generator's WebSocket members read (-clients).
+	Clients string `json:"websocket_clients"`
 	measures
 	// Against a baseline (-baseline) the measures above stay empty: each
 	// round has both binaries' instead.
@@ -85,9 +96,14 @@ func main() {
 	idle := flag.Int("idle", 0, "members per transport for the idle-memory scenario (default: the scenario's)")
 	soakFor := flag.Duration("soak", 0, "instead of the scenarios, soak the server for this long and append the result to bench/NOTES.md")
 	selfProfile := flag.String("selfprofile", "", "write the load generator's own CPU profile to this `file`")
-	baseline := flag.String("baseline", "", "run scenarios 1 to 5 against this poolchat `binary` too, alternating with -server round by round")
+	flag.StringVar(&wsClients, "clients", epollClients, "how the generator's WebSocket members read: `epoll` (raw sockets, one poller per CPU) or goroutine (a coder/websocket client each)")
+	baseline := flag.String("baseline", "", "run scenarios 1 to 5, 8 and 9 against this poolchat `binary` too, alternating with -server round by round")
 	nRounds := flag.Int("rounds", 0, "rounds of each alternation, in scenario 7 and with -baseline (default 3, 1 with -quick)")
 	flag.Parse()
+	if wsClients != epollClients && wsClients != goroutineClients {
+		fmt.Fprintf(os.Stderr, "loadgen: -clients is %s or %s, not %q\n", epollClients, goroutineClients, wsClients)
+		os.Exit(2)
+	}
 	if *selfProfile != "" {
 		f, err := os.Create(*selfProfile)
 		if err == nil && pprof.StartCPUProfile(f) == nil {
@@ -140,7 +156,7 @@ func runAll(cfg config) (*results, error) {
 	for _, s := range strings.Split(cfg.only, ",") {
 		want[strings.TrimSpace(s)] = true
 	}
-	res := &results{Date: time.Now().UTC().Format(time.RFC3339), Machine: fmt.Sprintf("%s/%s, %d CPUs", runtime.GOOS, runtime.GOARCH, runtime.NumCPU()), Quick: cfg.quick}
+	res := &results{Date: time.Now().UTC().Format(time.RFC3339), Machine: fmt.Sprintf("%s/%s, %d CPUs", runtime.GOOS, runtime.GOARCH, runtime.NumCPU()), Quick: cfg.quick, Clients: wsClients}
 	if cfg.baseline != "" {
 		res.Baseline, res.Server, res.Rounds = cfg.baseline, cfg.bin, make([]round, sz.Rounds)
 	}
@@ -281,7 +297,8 @@ func rounds(runs []runResult) string {
 
 func markdown(r *results) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# poolchat benchmark\n\n%s, %s%s. Server and load generator share the machine, over loopback.\n\n", r.Date, r.Machine, map[bool]string{true: ", quick sizes", false: ""}[r.Quick])
+	fmt.Fprintf(&b, "# poolchat benchmark\n\n%s, %s%s. Server and load generator share the machine, over loopback. The generator's WebSocket members: %s.\n\n",
+		r.Date, r.Machine, map[bool]string{true: ", quick sizes", false: ""}[r.Quick], clientsText(r.Clients))
 	if len(r.Rounds) > 0 {
 		b.WriteString(versusMarkdown(r))
 		for _, e := range r.Errors {
@@ -290,12 +307,13 @@ func markdown(r *results) string {
 		return b.String()
 	}
 	b.WriteString("| # | scenario | result | target |\n|---|---|---|---|\n")
+	gen := fmt.Sprintf(" (generator: %s WebSocket members)", r.Clients)
 	run := func(x *runResult) string {
 		return fmt.Sprintf("%.0f deliveries/s, p50 %.2f ms, p99 %.2f ms, max %.1f ms, lost %d, out of order %d, server CPU %.0f%% (load generator %.0f%%), RSS %.0f MiB",
 			x.PerSecond, x.P50ms, x.P99ms, x.Maxms, x.Lost, x.OutOfOrder, x.CPU, x.LoadCPU, x.RSSMiB)
 	}
 	if x := r.FanOut; x != nil {
-		fmt.Fprintf(&b, "| 1 | fan-out, %d senders at 4/s | %s | 0 lost, 0 out of order, p99 ≤ 10 ms |\n", x.Senders, run(x))
+		fmt.Fprintf(&b, "| 1 | fan-out, %d senders at 4/s%s | %s | 0 lost, 0 out of order, p99 ≤ 10 ms |\n", x.Senders, gen, run(x))
 	}
 	if len(r.Saturation) > 0 {
 		best := bestStep(r.Saturation)
@@ -308,17 +326,17 @@ func markdown(r *results) string {
 			s := r.Saturation[best]
 			result = fmt.Sprintf("%.0f deliveries/s at %d senders (p99 %.1f ms)", s.PerSecond, s.Senders, s.P99ms)
 		}
-		fmt.Fprintf(&b, "| 2 | saturation | %s; steps: %s | ≥ 1,000,000 deliveries/s |\n", result, strings.Join(steps, ", "))
+		fmt.Fprintf(&b, "| 2 | saturation%s | %s; steps: %s | ≥ 1,000,000 deliveries/s |\n", gen, result, strings.Join(steps, ", "))
 	}
 	if r.IdleTCP != nil && r.IdleWeb != nil {
-		fmt.Fprintf(&b, "| 3 | idle memory, %d members | TCP %.1f KB/member, WebSocket %.1f KB/member (base RSS %.0f MiB) | ≤ 8 KB TCP, ≤ 16 KB WebSocket |\n",
-			r.IdleTCP.Members, r.IdleTCP.BytesPerMember/1000, r.IdleWeb.BytesPerMember/1000, r.IdleTCP.BaseMiB)
+		fmt.Fprintf(&b, "| 3 | idle memory, %d members%s | TCP %.1f KB/member, WebSocket %.1f KB/member (base RSS %.0f MiB) | ≤ 8 KB TCP, ≤ 16 KB WebSocket |\n",
+			r.IdleTCP.Members, gen, r.IdleTCP.BytesPerMember/1000, r.IdleWeb.BytesPerMember/1000, r.IdleTCP.BaseMiB)
 	}
 	if x := r.Storm; x != nil {
-		fmt.Fprintf(&b, "| 4 | join storm, %d at once | every roster complete in %.2f s; snapshots first: %v | < 2 s, snapshots first |\n", x.Members, x.Seconds, x.SnapshotFirst)
+		fmt.Fprintf(&b, "| 4 | join storm, %d at once%s | every roster complete in %.2f s; snapshots first: %v | < 2 s, snapshots first |\n", x.Members, gen, x.Seconds, x.SnapshotFirst)
 	}
 	if x := r.Slow; x != nil {
-		fmt.Fprintf(&b, "| 5 | fan-out plus slow members | %s; slow members dropped | p99 within 10%% of #1 |\n", run(x))
+		fmt.Fprintf(&b, "| 5 | fan-out plus slow members%s | %s; slow members dropped | p99 within 10%% of #1 |\n", gen, run(x))
 	}
 	if x := r.Page; x != nil {
 		fmt.Fprintf(&b, "| 6 | the page | wasm %d B raw, %d B gzip, %d B brotli; page total %d B brotli; name dialog usable at %.0f ms, client running at %.0f ms | ≤ 500 KB brotli, ≤ 1 s |\n",
@@ -337,21 +355,29 @@ func markdown(r *results) string {
 			}
 			parts = append(parts, idle)
 		}
-		fmt.Fprintf(&b, "| 7 | beside other servers, scenario 1's load | %s | ahead of the gorilla chat example; the relay is the floor |\n", strings.Join(parts, "; "))
+		fmt.Fprintf(&b, "| 7 | beside other servers, scenario 1's load%s | %s | ahead of the gorilla chat example; the relay is the floor |\n", gen, strings.Join(parts, "; "))
 	}
 	if x := r.Restart; x != nil {
-		fmt.Fprintf(&b, "| 8 | restart under load, %d WebSocket members, %d senders at 4/s | from the SIGTERM: old process gone %.2f s, new one serving %.2f s, half resumed %.2f s, all %d resumed %.2f s (%d refused, %d without every missed event), messages reaching every member %.2f s; %d joins or leaves seen; %d messages sent again, %d dials refused; across the run: %.0f deliveries/s, p50 %.2f ms, p99 %.2f ms, max %.1f ms, lost %d, out of order %d | < 3 s, 0 lost, 0 joins or leaves |\n",
-			x.Members, x.Run.Senders, x.ExitedSeconds, x.ServingSeconds, x.ResumedP50, x.Resumed, x.ResumedSeconds, x.ResumeFailed, x.NotRecovered, x.FlowingSeconds, x.Presence, x.Resent, x.Redials,
+		fmt.Fprintf(&b, "| 8 | restart under load, %d WebSocket members, %d senders at 4/s%s | from the SIGTERM: old process gone %.2f s, new one serving %.2f s, half resumed %.2f s, all %d resumed %.2f s (%d refused, %d without every missed event), messages reaching every member %.2f s; %d joins or leaves seen; %d messages sent again, %d dials refused; across the run: %.0f deliveries/s, p50 %.2f ms, p99 %.2f ms, max %.1f ms, lost %d, out of order %d | < 3 s, 0 lost, 0 joins or leaves |\n",
+			x.Members, x.Run.Senders, gen, x.ExitedSeconds, x.ServingSeconds, x.ResumedP50, x.Resumed, x.ResumedSeconds, x.ResumeFailed, x.NotRecovered, x.FlowingSeconds, x.Presence, x.Resent, x.Redials,
 			x.Run.PerSecond, x.Run.P50ms, x.Run.P99ms, x.Run.Maxms, x.Run.Lost, x.Run.OutOfOrder)
 	}
 	if x := r.Cluster; x != nil {
-		fmt.Fprintf(&b, "| 9 | three nodes, scenario 1's members spread over them | %d different orders among %d members; p99 %.1f× one node's (%.2f ms against %.2f ms), p50 %.2f ms against %.2f ms; three nodes: %s; one node: %s | one order, 0 lost, p99 ≤ 2× one node's |\n",
-			x.Orders, x.Members, x.P99Ratio, x.Cluster.P99ms, x.Single.P99ms, x.Cluster.P50ms, x.Single.P50ms, run(&x.Cluster), run(&x.Single))
+		fmt.Fprintf(&b, "| 9 | three nodes, scenario 1's members spread over them%s | %d different orders among %d members; p99 %.1f× one node's (%.2f ms against %.2f ms), p50 %.2f ms against %.2f ms; three nodes: %s; one node: %s | one order, 0 lost, p99 ≤ 2× one node's |\n",
+			gen, x.Orders, x.Members, x.P99Ratio, x.Cluster.P99ms, x.Single.P99ms, x.Cluster.P50ms, x.Single.P50ms, run(&x.Cluster), run(&x.Single))
 	}
 	for _, e := range r.Errors {
 		fmt.Fprintf(&b, "\nFailed: %s\n", e)
 	}
 	return b.String()
+}
+
+// clientsText says what a -clients value means, for the reports.
+func clientsText(clients string) string {
+	if clients == goroutineClients {
+		return "a goroutine and a coder/websocket connection each (`-clients goroutine`)"
+	}
+	return "raw sockets read by one epoll poller per CPU (`-clients epoll`)"
 }
 
 // bestStep is the index of the last saturation step within p99 ≤ 100 ms

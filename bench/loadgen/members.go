@@ -15,7 +15,10 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/coder/websocket"
 )
 
 // marker starts every benchmark text: "~b SENDER SEQ UNIXNANO pad…". It
@@ -25,16 +28,22 @@ var marker = []byte("~b ")
 // member is one simulated chat member on either transport. Both are raw
 // sockets: the generator speaks the WebSocket framing itself, so that a
 // delivery costs it one read and a scan for the marker, and nothing else.
+// With -clients goroutine a WebSocket member is a coder/websocket
+// connection read by its own goroutine instead (libclient.go).
 type member struct {
 	idx    int
 	web    bool
 	proto  protocol
-	conn   *net.TCPConn
+	conn   *net.TCPConn // nil for a library client
 	fd     int
-	poller *poller    // nil for a member that never reads
-	mu     sync.Mutex // serialises writes
+	lib    *websocket.Conn // a library client's
+	poller *poller         // nil for a member that never reads
+	mu     sync.Mutex      // serialises writes
 	rec    *receiver
-	ended  func() // if set, called on its own goroutine when the server ends the connection; guarded by the poller's mu
+	// ended, if set, is called on a goroutine of its own when the server
+	// ends the connection, not when close does.
+	ended   atomic.Pointer[func()]
+	closing atomic.Bool // close was called
 
 	// Owned by the poller goroutine.
 	pending []byte // bytes received that do not yet make a whole line or frame
@@ -94,8 +103,11 @@ func resumeWS(srv *serverProc, idx int, rec *receiver, ended func()) (*member, e
 }
 
 // openWS does the handshake, sends hello if any as the first frame, and
-// starts reading.
+// starts reading, by the generator of -clients.
 func openWS(srv *serverProc, idx int, rec *receiver, hello []byte, ended func()) (*member, error) {
+	if wsClients == goroutineClients {
+		return dialLib(srv, idx, rec, hello, ended)
+	}
 	addr := srv.httpAddr
 	conn, fd, err := dial(addr)
 	if err != nil {
@@ -120,7 +132,10 @@ func openWS(srv *serverProc, idx int, rec *receiver, hello []byte, ended func())
 		return nil, err
 	}
 	conn.SetDeadline(time.Time{})
-	m := &member{idx: idx, web: true, proto: srv.proto, conn: conn, fd: fd, rec: rec, ended: ended}
+	m := &member{idx: idx, web: true, proto: srv.proto, conn: conn, fd: fd, rec: rec}
+	if ended != nil {
+		m.ended.Store(&ended)
+	}
 	m.pending, _ = br.Peek(br.Buffered())
 	m.pending = bytes.Clone(m.pending)
 	if hello != nil {
@@ -239,6 +254,9 @@ func (m *member) say(text string) error {
 // writeFrame sends one client frame, masked (with a zero key, which leaves
 // the payload as it is) as the protocol requires of clients.
 func (m *member) writeFrame(op byte, payload []byte) error {
+	if m.lib != nil {
+		return m.writeLib(op, payload)
+	}
 	f := make([]byte, 0, 8+len(payload))
 	f = append(f, 0x80|op)
 	if n := len(payload); n < 126 {
@@ -255,15 +273,15 @@ func (m *member) writeFrame(op byte, payload []byte) error {
 	return err
 }
 
-// onEnd has f called, on its own goroutine, when the server ends m's
-// connection (not when m.close does).
-func (m *member) onEnd(f func()) {
-	m.poller.mu.Lock()
-	defer m.poller.mu.Unlock()
-	m.ended = f
-}
+// onEnd sets m.ended.
+func (m *member) onEnd(f func()) { m.ended.Store(&f) }
 
 func (m *member) close() {
+	m.closing.Store(true)
+	if m.lib != nil {
+		m.lib.CloseNow()
+		return
+	}
 	if m.poller != nil {
 		m.poller.remove(m)
 	}

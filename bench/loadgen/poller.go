@@ -78,8 +78,8 @@ func (p *poller) run() {
 			if !m.readFrom(buf) {
 				delete(p.members, ev.Fd)
 				syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, m.fd, nil)
-				if m.ended != nil {
-					go m.ended()
+				if f := m.ended.Load(); f != nil {
+					go (*f)()
 				}
 			}
 		}

@@ -201,7 +201,7 @@ func (r *restarter) resume(i int) {
 	r.mu.Lock()
 	old, up := r.c.members[i], r.up
 	r.mu.Unlock()
-	old.conn.Close()
+	old.close()
 	<-up
 	r.sem <- struct{}{}
 	defer func() { <-r.sem }()
