@@ -18,7 +18,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -76,10 +78,41 @@ var errLogDown = refuse(CodeBadRequest, "the room cannot be reached right now; t
 const appendTries = 3
 
 // append stores e in the log on behalf of m (nil: the node itself) and
-// returns its seq. m's later answers wait for it. An append whose answer
-// was lost may have been stored: it is tried again with the same message
-// id, which the log stores once.
-func (p *ClientPool) append(m *Member, e entry) (seq uint64, err error) {
+// returns its seq. m's later answers wait for it.
+//
+// The request runs on a goroutine of its own, for the caller's sake: a
+// JetStream publish and its acknowledgement (nats.go's request path, JSON
+// encoding before it) take a deep stack, and a member's reader that ran
+// them itself would keep that stack, twice its own, for as long as it sits
+// idle (the runtime shrinks a stack only when less than a quarter of it is
+// in use). A goroutine that ends gives its stack back.
+func (p *ClientPool) append(m *Member, e entry) (uint64, error) {
+	type stored struct {
+		seq uint64
+		err error
+	}
+	done := make(chan stored, 1)
+	go func() {
+		defer func() {
+			if v := recover(); v != nil {
+				p.log.Error("panic appending to the log", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				done <- stored{err: errLogDown}
+			}
+		}()
+		seq, err := p.store(e)
+		done <- stored{seq, err}
+	}()
+	r := <-done
+	if r.err == nil && m != nil {
+		m.sent.Store(r.seq)
+	}
+	return r.seq, r.err
+}
+
+// store appends e to the log. An append whose answer was lost may have
+// been stored: it is tried again with the same message id, which the log
+// stores once.
+func (p *ClientPool) store(e entry) (seq uint64, err error) {
 	if e.MsgID == "" {
 		e.MsgID = uuid.NewString()
 	}
@@ -100,13 +133,7 @@ func (p *ClientPool) append(m *Member, e entry) (seq uint64, err error) {
 		}
 		p.log.Warn("log append", "kind", e.Kind, "id", e.ID, "try", try+1, "err", err)
 	}
-	if err != nil {
-		return 0, err
-	}
-	if m != nil {
-		m.sent.Store(seq)
-	}
-	return seq, nil
+	return seq, err
 }
 
 // appendLater appends e off the pool goroutine, trying again every second
