@@ -41,6 +41,16 @@ const (
 // routed to enough of the others.
 const watchEvery = 250 * time.Millisecond
 
+// A route whose peer stops answering (a network cut, a frozen process:
+// nothing closes the connection) is closed once routePingsOut pings sent
+// routePing apart go unanswered, rather than after NATS's default of two
+// pings 30 s apart: watchRoutes then learns within seconds that its server
+// is cut off from the others.
+const (
+	routePing     = time.Second
+	routePingsOut = 3
+)
+
 // clusterName names the NATS cluster of a room's embedded servers, so
 // that servers of another room cannot join it by mistake.
 func clusterName(room string) string { return "poolchat-" + room }
@@ -78,10 +88,12 @@ func clusterOptions(opts *natsserver.Options, cfg Config, room string) (token st
 	opts.Port = natsserver.RANDOM_PORT
 	opts.Authorization = token
 	opts.Cluster = natsserver.ClusterOpts{
-		Name:        clusterName(room),
-		Host:        host,
-		Port:        port,
-		NoAdvertise: true, // the in-process connection needs no other server's client port
+		Name:         clusterName(room),
+		Host:         host,
+		Port:         port,
+		NoAdvertise:  true, // the in-process connection needs no other server's client port
+		PingInterval: routePing,
+		MaxPingsOut:  routePingsOut,
 	}
 	opts.Routes = routes
 	return token, nil
