@@ -18,6 +18,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -121,6 +122,7 @@ func (n *natsProc) stop() {
 // node is one poolchat process.
 type node struct {
 	cmd      *exec.Cmd
+	args     []string // as given to launchNode
 	tcpAddr  string
 	httpAddr string
 	stderr   *bytes.Buffer
@@ -232,6 +234,29 @@ func TestNodeKilled(t *testing.T) {
 	}
 }
 
+// waitServing returns once the node serves the room (its /healthz says
+// 200).
+func (n *node) waitServing(t *testing.T) {
+	t.Helper()
+	for {
+		if code, _ := n.health(t); code == 200 {
+			return
+		}
+		time.Sleep(50 * time.Millisecond) // polling /healthz: nothing to wait on from outside
+	}
+}
+
+// restart starts the node's process again, with the same arguments (its
+// --data among them), once it has ended; its listeners get new ports.
+func (n *node) restart(t *testing.T, bin string) {
+	t.Helper()
+	fresh, err := launchNode(t, bin, n.args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	*n = *fresh
+}
+
 // TestNATSLost: a node that loses NATS for longer than 5 s tells its
 // members and refuses newcomers; when NATS is back it serves the room
 // again, caught up.
@@ -254,13 +279,7 @@ func TestNATSLost(t *testing.T) {
 	refused.Expect("! the room is unavailable")
 
 	ns.start(t, nats)
-	for {
-		code, _ := a.health(t)
-		if code == 200 {
-			break
-		}
-		time.Sleep(50 * time.Millisecond) // polling /healthz: nothing to wait on from outside
-	}
+	a.waitServing(t)
 	c := a.room().Join(t)
 	c.Expect(member.Name + ": before the outage") // history from the log
 	c.Sync("after the outage")
@@ -340,7 +359,7 @@ func launchNode(t *testing.T, bin string, args ...string) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &node{cmd: cmd, stderr: new(bytes.Buffer)}
+	n := &node{cmd: cmd, args: args, stderr: new(bytes.Buffer)}
 	cmd.Stderr = n.stderr
 	if err := cmd.Start(); err != nil {
 		return nil, err
@@ -413,6 +432,91 @@ func TestClusterLosesANode(t *testing.T) {
 		if code, h := n.health(t); code != 200 || h["members"] != 2.0 || h["nats"] != "connected" {
 			t.Fatalf("healthz after the kill: %d %v", code, h)
 		}
+	}
+}
+
+// TestClusterCutOff: a node cut off from the other two of its cluster
+// tells its members and refuses newcomers, never serving a room of its
+// own, and serves the room again, caught up, once they are back. Cut off
+// two ways: the other two killed and started again, or frozen (SIGSTOP)
+// and thawed, which leaves its routes open but silent, as a network cut
+// does, and their members connected throughout.
+func TestClusterCutOff(t *testing.T) {
+	poolchat, _ := binaries(t)
+	for _, c := range []struct {
+		name      string
+		cut, heal func(t *testing.T, n *node)
+		kept      bool // the others' members are still there after the heal
+	}{
+		{"killed", func(t *testing.T, n *node) { n.cmd.Process.Kill(); n.cmd.Wait() }, func(t *testing.T, n *node) { n.restart(t, poolchat) }, false},
+		{"frozen", func(t *testing.T, n *node) { n.signal(t, syscall.SIGSTOP) }, func(t *testing.T, n *node) { n.signal(t, syscall.SIGCONT) }, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			nodes := startCluster(t, poolchat, 3)
+			alone := nodes[0]
+			member, other := alone.room().Join(t), nodes[1].room().Join(t)
+			member.Expect("* " + other.Name + " joined")
+			member.Sync("before the cut", other)
+
+			start := time.Now()
+			for _, n := range nodes[1:] {
+				c.cut(t, n)
+			}
+			member.Expect("* lost the room; reconnect to another server")
+			member.ExpectEOF()
+			t.Logf("the node cut off told its member %v after the cut", time.Since(start).Round(time.Millisecond))
+			if code, h := alone.health(t); code != http.StatusServiceUnavailable || h["nats"] != "disconnected" {
+				t.Fatalf("healthz of the node cut off: %d %v", code, h)
+			}
+			alone.room().Dial(t).Expect("! the room is unavailable")
+
+			start = time.Now()
+			for _, n := range nodes[1:] {
+				c.heal(t, n)
+			}
+			for _, n := range nodes {
+				n.waitServing(t)
+			}
+			t.Logf("all three serve again %v after the heal", time.Since(start).Round(time.Millisecond))
+			later := nodes[1].room().Join(t)
+			later.Expect(member.Name + ": before the cut") // history
+			later.Send("after the cut")
+			later.Expect(later.Name + ": after the cut")
+
+			// A newcomer on the node that was cut off gets the room as the
+			// others logged it meanwhile: who left, who came, what was said.
+			newcomer := alone.room().Dial(t)
+			newcomer.Send("")
+			newcomer.Name = strings.TrimPrefix(newcomer.ExpectPrefix("* welcome to poolchat, "), "* welcome to poolchat, ")
+			online := []string{later.Name, newcomer.Name}
+			if c.kept {
+				online = append([]string{other.Name}, online...)
+			}
+			newcomer.Expect(fmt.Sprintf("* online now (%d): %s", len(online), strings.Join(online, ", ")))
+			newcomer.Expect(member.Name + ": before the cut")
+			newcomer.Expect(later.Name + ": after the cut")
+			later.Expect("* " + newcomer.Name + " joined")
+			observers := []*chattest.TCPClient{later}
+			if c.kept {
+				// The member who stayed saw the member of the node cut
+				// off leave, once, and nobody else: that node reaped no
+				// one alive.
+				other.Expect("* " + member.Name + " left")
+				other.Expect("* " + later.Name + " joined")
+				other.Expect(later.Name + ": after the cut")
+				other.Expect("* " + newcomer.Name + " joined")
+				observers = append(observers, other)
+			}
+			newcomer.Sync("caught up", observers...)
+		})
+	}
+}
+
+// signal sends sig to the node's process.
+func (n *node) signal(t *testing.T, sig os.Signal) {
+	t.Helper()
+	if err := n.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"strings"
 	"time"
@@ -41,16 +42,18 @@ func defaultNodeName() string {
 }
 
 // watchNodes says this node is alive every aliveEvery, reaps the members
-// of nodes that are not, and purges what the log no longer needs, until
-// ctx ends.
+// of nodes that are not, purges what the log no longer needs, and serves
+// the room again once it has lost it and NATS is back, until ctx ends.
 //
-// It reaps only once its own word has been stored at steadyTicks ticks in
-// a row since the last failure. While the nodes' bucket cannot be written
-// (its leader died with its server, and the rest take seconds to elect
-// another), every node's word expires; the first to be stored again must
-// not take the others for dead before they have had a tick of their own
-// to say otherwise. A word sent while there is no leader fails at once,
-// so every live node is stored again at its first tick after the election.
+// It reaps, or serves again (which reaps too), only once its own word has
+// been stored at steadyTicks ticks in a row since the last failure. While
+// the nodes' bucket cannot be written (its leader died with its server,
+// and the rest take seconds to elect another; this node or the others
+// were cut off), every node's word expires; the first to be stored again
+// must not take the others for dead before they have had a tick of their
+// own to say otherwise. A word sent while there is no leader fails at
+// once, so every live node is stored again at its first tick after the
+// election.
 func (s *Server) watchNodes(ctx context.Context) {
 	tick := time.NewTicker(aliveEvery)
 	defer tick.Stop()
@@ -61,19 +64,21 @@ func (s *Server) watchNodes(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		if s.unavailable.Load() {
-			steady = 0
-			if s.pool.roomLog.Connected() {
-				s.regainRoom() // again: a stream may still have been electing its leader
-			}
-			continue
-		}
 		rctx, cancel := context.WithTimeout(ctx, aliveEvery)
 		err := s.pool.roomLog.Alive(rctx, s.pool.node)
 		steady++
-		if err != nil {
+		switch {
+		case err != nil:
 			steady = 0
-		} else if steady >= steadyTicks {
+			if s.unavailable.Load() {
+				err = nil // said when the room was lost; nothing new until NATS is back
+			}
+		case steady < steadyTicks:
+		case s.unavailable.Load():
+			if s.pool.roomLog.Connected() {
+				err = s.regainRoom()
+			}
+		default:
 			// The room's stream may still be electing a leader when the
 			// nodes' bucket has one: reap once it answers, so that the
 			// leaves it records can be stored.
@@ -81,8 +86,10 @@ func (s *Server) watchNodes(ctx context.Context) {
 				err = s.pool.reap(rctx, false)
 			}
 		}
-		s.pool.forgetDue(rctx)
-		s.pool.trimDue(rctx)
+		if !s.unavailable.Load() {
+			s.pool.forgetDue(rctx)
+			s.pool.trimDue(rctx)
+		}
 		cancel()
 		if err != nil && ctx.Err() == nil {
 			s.log.Warn("node liveness", "err", err)
@@ -90,7 +97,9 @@ func (s *Server) watchNodes(ctx context.Context) {
 	}
 }
 
-// natsChanged hears that the connection to NATS was lost or is back.
+// natsChanged hears that the connection to NATS was lost or is back. A
+// node that has lost the room serves it again when watchNodes finds NATS
+// steady.
 func (s *Server) natsChanged(up bool) {
 	s.lostMu.Lock()
 	defer s.lostMu.Unlock()
@@ -109,9 +118,6 @@ func (s *Server) natsChanged(up bool) {
 		s.lostTimer.Stop()
 		s.lostTimer = nil
 	}
-	if s.unavailable.Load() {
-		go s.regainRoom()
-	}
 }
 
 // loseRoom ends every member of this node: the room goes on without this
@@ -128,22 +134,19 @@ func (s *Server) loseRoom() {
 	s.pool.orphanAll()
 }
 
-// regainRoom catches up with the log and serves again.
-func (s *Server) regainRoom() {
-	if !s.regaining.CompareAndSwap(false, true) {
-		return // already under way
-	}
-	defer s.regaining.Store(false)
+// regainRoom catches up with the log, reaps this node's members from
+// before and those of nodes gone meanwhile, and serves again. On an error
+// it does not serve: watchNodes tries again at its next tick.
+func (s *Server) regainRoom() error {
 	if err := s.pool.catchUp(); err != nil {
-		s.log.Warn("catching up with the room", "err", err)
-		return // watchNodes tries again
+		return fmt.Errorf("catching up with the room: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), appendTimeout)
 	defer cancel()
 	if err := s.pool.reap(ctx, false); err != nil {
-		s.log.Warn("catching up with the room", "err", err)
-		return
+		return fmt.Errorf("catching up with the room: %w", err)
 	}
 	s.unavailable.Store(false)
 	s.log.Info("serving the room again")
+	return nil
 }

@@ -88,7 +88,6 @@ type Server struct {
 	assets map[string]*asset // the browser files, by name
 
 	unavailable atomic.Bool // lost the room (NATS out of reach): newcomers are refused
-	regaining   atomic.Bool // regainRoom is under way
 	lostMu      sync.Mutex
 	lostTimer   *time.Timer // runs out when NATS has been out of reach for lostAfter
 	stopping    bool        // under lostMu: Serve is ending, NATS's news no longer matters
