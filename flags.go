@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/poolchat/poolchat/server"
+	"github.com/poolchat/poolchat/server/roomlog"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=v1.2.3".
@@ -137,18 +138,50 @@ func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (co
 		return c, usageError{errors.New("--retain must be at least 1")}
 	case c.dataDir == "" && !c.ephemeral:
 		return c, usageError{errors.New("--data needs a directory (or use --ephemeral)")}
-	case c.clusterListen != "" && c.nats != "":
-		return c, usageError{errors.New("--cluster-listen is for the embedded server; with --nats the cluster is NATS's own")}
-	case c.clusterListen != "" && c.ephemeral:
-		return c, usageError{errors.New("--cluster-listen cannot be --ephemeral: a clustered NATS keeps its state on disk")}
-	case c.clusterListen != "" && c.node == "":
-		return c, usageError{errors.New("--cluster-listen needs --node: the cluster knows each server by a name that stays the same")}
-	case (c.clusterListen == "") != (c.clusterPeers == ""):
-		return c, usageError{errors.New("--cluster-listen and --cluster-peers go together")}
 	case c.logFormat != "text" && c.logFormat != "json":
 		return c, usageError{fmt.Errorf("--log-format must be text or json, not %q", c.logFormat)}
 	}
-	return c, nil
+	return c, checkNodeFlags(c)
+}
+
+// checkNodeFlags checks the flags of section 10 (--room, --node and the
+// embedded cluster's), with the rules the room's log applies, so that a
+// mistake there is a usage error before anything starts.
+func checkNodeFlags(c config) error {
+	switch {
+	case c.clusterListen != "" && c.nats != "":
+		return usageError{errors.New("--cluster-listen is for the embedded server; with --nats the cluster is NATS's own")}
+	case c.clusterListen != "" && c.ephemeral:
+		return usageError{errors.New("--cluster-listen cannot be --ephemeral: a clustered NATS keeps its state on disk")}
+	case c.clusterListen != "" && c.node == "":
+		return usageError{errors.New("--cluster-listen needs --node: the cluster knows each server by a name that stays the same")}
+	case (c.clusterListen == "") != (c.clusterPeers == ""):
+		return usageError{errors.New("--cluster-listen and --cluster-peers go together")}
+	}
+	if err := roomlog.CheckRoom(c.room); err != nil {
+		return usageError{fmt.Errorf("--room: %w", err)}
+	}
+	if c.node != "" {
+		if err := roomlog.CheckNode(c.node); err != nil {
+			return usageError{fmt.Errorf("--node: %w", err)}
+		}
+	}
+	if c.clusterListen == "" {
+		return nil
+	}
+	if err := roomlog.CheckAddr(c.clusterListen); err != nil {
+		return usageError{fmt.Errorf("--cluster-listen: %w", err)}
+	}
+	peers := splitList(c.clusterPeers)
+	if len(peers) == 0 {
+		return usageError{errors.New("--cluster-peers needs at least one address")}
+	}
+	for _, p := range peers {
+		if err := roomlog.CheckAddr(p); err != nil {
+			return usageError{fmt.Errorf("--cluster-peers: %w", err)}
+		}
+	}
+	return nil
 }
 
 // commandLineOnly names the flags no environment variable sets. They ask

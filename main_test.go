@@ -116,11 +116,39 @@ func TestVersionFromVCS(t *testing.T) {
 	}
 }
 
+// TestBadFlags: each mistake on the command line is a usage error (exit
+// 2) that says what is wrong, before anything starts.
 func TestBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"--bogus"}, {"--history", "-1"}, {"--history", "many"}, {"--log-format", "xml"}, {"extra"}, {"--max-clients", "0"}} {
-		err := run(context.Background(), args, noEnv, io.Discard, io.Discard)
-		if !errors.As(err, new(usageError)) {
-			t.Errorf("run(%q) = %v, want a usage error", args, err)
+	cluster := []string{"--node", "a", "--data", t.TempDir(), "--cluster-listen", "127.0.0.1:0", "--cluster-peers", "127.0.0.1:1"}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--bogus"}, "flag provided but not defined: -bogus"},
+		{[]string{"--history", "-1"}, "--history must be 0 or more"},
+		{[]string{"--history", "many"}, `invalid value "many" for flag -history`},
+		{[]string{"--log-format", "xml"}, `--log-format must be text or json, not "xml"`},
+		{[]string{"extra"}, `unexpected argument "extra"`},
+		{[]string{"--max-clients", "0"}, "--max-clients must be at least 1"},
+		{[]string{"--room", "Pool"}, `--room: room name "Pool": only lower-case letters, digits, '-' and '_' are allowed`},
+		{[]string{"--room", "a.b"}, `--room: room name "a.b": only lower-case letters`},
+		{[]string{"--room", strings.Repeat("r", 65)}, "longer than 64 characters"},
+		{[]string{"--nats", "nats://127.0.0.1:1", "--node", "web 1"}, `--node: node name "web 1": only letters, digits, '-' and '_' are allowed`},
+		{[]string{"--cluster-listen", "127.0.0.1:0", "--node", "a"}, "--cluster-listen and --cluster-peers go together"},
+		{[]string{"--cluster-peers", "127.0.0.1:1"}, "--cluster-listen and --cluster-peers go together"},
+		{append(cluster, "--nats", "nats://127.0.0.1:1"), "--cluster-listen is for the embedded server; with --nats the cluster is NATS's own"},
+		{append(cluster, "--ephemeral"), "--cluster-listen cannot be --ephemeral"},
+		{[]string{"--cluster-listen", "127.0.0.1:0", "--cluster-peers", "127.0.0.1:1"}, "--cluster-listen needs --node"},
+		{append(cluster, "--node", "a.b"), `--node: node name "a.b": only letters`},
+		{append(cluster, "--cluster-listen", "nowhere"), "--cluster-listen: address nowhere: missing port in address"},
+		{append(cluster, "--cluster-listen", "127.0.0.1:http"), `--cluster-listen: address "127.0.0.1:http": bad port`},
+		{append(cluster, "--cluster-peers", "127.0.0.1:1,peer"), "--cluster-peers: address peer: missing port in address"},
+		{append(cluster, "--cluster-peers", "127.0.0.1:99999"), `--cluster-peers: address "127.0.0.1:99999": bad port`},
+		{append(cluster, "--cluster-peers", " , "), "--cluster-peers needs at least one address"},
+	} {
+		err := run(context.Background(), c.args, noEnv, io.Discard, io.Discard)
+		if !errors.As(err, new(usageError)) || !strings.Contains(err.Error(), c.want) || !strings.HasSuffix(err.Error(), "(see poolchat --help)") {
+			t.Errorf("run(%q) = %v, want a usage error saying %q", c.args, err, c.want)
 		}
 	}
 	env := func(k string) string {

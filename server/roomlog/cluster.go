@@ -61,8 +61,8 @@ func clusterName(room string) string { return "poolchat-" + room }
 // listens for clients, on a random loopback port, behind a random token
 // that only this process knows; token is what its connection must show.
 func clusterOptions(opts *natsserver.Options, cfg Config, room string) (token string, err error) {
-	if cfg.Node == "" || strings.ContainsFunc(cfg.Node, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
-		return "", fmt.Errorf("cluster: node name %q: need a name without spaces, unique in the cluster", cfg.Node)
+	if err := CheckNode(cfg.Node); err != nil {
+		return "", fmt.Errorf("cluster: %w", err)
 	}
 	host, port, err := splitAddr(cfg.ClusterListen)
 	if err != nil {
@@ -97,6 +97,33 @@ func clusterOptions(opts *natsserver.Options, cfg Config, room string) (token st
 	}
 	opts.Routes = routes
 	return token, nil
+}
+
+// CheckNode reports what is wrong with a node's name (Config.Node), if
+// anything: it names the node's server in a cluster and its key in the
+// bucket of nodes alive, so it is limited to ASCII letters, digits, '-'
+// and '_', at most 64 of them. It must also be unique among the room's
+// nodes, which no one node can check.
+func CheckNode(node string) error {
+	switch {
+	case node == "":
+		return errors.New("node name: empty")
+	case len(node) > 64:
+		return fmt.Errorf("node name %q: longer than 64 characters", node)
+	case strings.ContainsFunc(node, func(r rune) bool {
+		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-' || r == '_')
+	}):
+		return fmt.Errorf("node name %q: only letters, digits, '-' and '_' are allowed", node)
+	}
+	return nil
+}
+
+// CheckAddr reports what is wrong with a cluster address (Config.
+// ClusterListen, Config.ClusterPeers), if anything: it must be host:port,
+// the port a number; port 0 (listening only) asks for any free port.
+func CheckAddr(addr string) error {
+	_, _, err := splitAddr(addr)
+	return err
 }
 
 // splitAddr splits host:port; port 0 asks for any free port.

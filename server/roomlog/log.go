@@ -135,8 +135,8 @@ func Open(cfg Config) (_ *Log, err error) {
 	if room == "" {
 		room = DefaultRoom
 	}
-	if err := checkRoom(room); err != nil {
-		return nil, err
+	if err := CheckRoom(room); err != nil {
+		return nil, fmt.Errorf("roomlog: %w", err)
 	}
 	l := &Log{
 		name:      "POOLCHAT_" + room,
@@ -577,15 +577,17 @@ func (l *Log) shutdown() error {
 	return nil
 }
 
-// checkRoom accepts the room names that make a valid stream name and a
-// single subject token, and that no case-insensitive file system confuses.
-func checkRoom(room string) error {
+// CheckRoom reports what is wrong with a room's name (Config.Room), if
+// anything: it names a stream and a single subject token, so it is limited
+// to lower-case ASCII letters, digits, '-' and '_', at most 64 of them,
+// which no case-insensitive file system confuses either.
+func CheckRoom(room string) error {
 	if len(room) > 64 {
-		return fmt.Errorf("roomlog: room name %q: longer than 64 characters", room)
+		return fmt.Errorf("room name %q: longer than 64 characters", room)
 	}
 	for _, r := range room {
 		if !('a' <= r && r <= 'z' || '0' <= r && r <= '9' || r == '-' || r == '_') {
-			return fmt.Errorf("roomlog: room name %q: only lower-case letters, digits, '-' and '_' are allowed", room)
+			return fmt.Errorf("room name %q: only lower-case letters, digits, '-' and '_' are allowed", room)
 		}
 	}
 	return nil
