@@ -185,14 +185,16 @@ func opensSocketAt(doing string) string {
 }
 
 // TestPageReconnect stops the server under the page: the first retry
-// comes at once, later ones at most 5 s apart, "Retry now" and the
-// browser coming back online retry at once, the member list is greyed;
+// comes at once, later ones at most 5 s apart, "Retry now", the browser
+// coming back online and the tab shown again retry at once, the member
+// list is greyed;
 // back, the page says so and each avatar keeps its colour.
 func TestPageReconnect(t *testing.T) {
 	room := startRoom(t, server.Config{})
 	nc := room.Join(t)
 	b := newBrowser(t, 1280, 800)
 	b.onNewDocument(countSockets)
+	b.onNewDocument(fakeVisibility)
 	joinPage(b, room, "Phoenix")
 	b.waitFor("the member's box", hasUser(nc.Name))
 	selfAvatar := `(() => { const a = document.querySelector("#users [data-self] .avatar"); return a.textContent + "/" + a.dataset.hue + "/" + getComputedStyle(a).backgroundColor; })()`
@@ -202,18 +204,25 @@ func TestPageReconnect(t *testing.T) {
 	b.waitFor("the reconnecting status", statusText+` === "reconnecting…"`)
 	b.waitFor("a greyed member list", `document.getElementById("users").hasAttribute("data-stale") && getComputedStyle(document.getElementById("users")).opacity < 1`)
 	b.waitFor("the retry button", `!document.getElementById("retry").hidden`)
-	b.waitFor("a few retries", `window.__delays.length >= 4`)
+	b.waitFor("Retry now to open a socket at once", opensSocketAt(`document.getElementById("retry").click()`))
+	b.waitFor("coming back online to open a socket at once", opensSocketAt(`window.dispatchEvent(new Event("online"))`))
+	b.run(setHidden(true))
+	b.waitFor("the tab shown again to open a socket at once", opensSocketAt(`window.__hidden = false; document.dispatchEvent(new Event("visibilitychange"))`))
+	// Each retry that fails plans the next one further off, until the
+	// cap; coming back online retries at once, so they add up quickly.
+	b.waitFor("a dozen retries", `(window.dispatchEvent(new Event("online")), window.__delays.length >= 12)`)
 	delays := eval[[]float64](b, `window.__delays`)
 	if delays[0] != 0 {
 		t.Errorf("first retry after %v ms, want at once", delays[0])
 	}
 	for _, d := range delays {
 		if d > 5000 {
-			t.Errorf("a retry waits %v ms, more than 5 s", d)
+			t.Errorf("a retry waits %v ms, more than 5 s: %v", d, delays)
 		}
 	}
-	b.waitFor("Retry now to open a socket at once", opensSocketAt(`document.getElementById("retry").click()`))
-	b.waitFor("coming back online to open a socket at once", opensSocketAt(`window.dispatchEvent(new Event("online"))`))
+	if last := delays[len(delays)-1]; last < 2500 {
+		t.Errorf("after %d retries the next waits %v ms: the backoff does not reach its cap", len(delays), last)
+	}
 
 	again := startRoom(t, server.Config{HTTPAddr: room.HTTPAddr, TCPAddr: room.TCPAddr})
 	b.run(chromedp.Click("#retry")) // or it could wait up to 5 s
