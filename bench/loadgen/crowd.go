@@ -19,6 +19,7 @@ const maxSenders = 2000
 // crowd is a set of connected members with their receivers.
 type crowd struct {
 	srvs    []*serverProc // one, or the nodes of one room
+	base    procSample    // the servers' before anyone joined
 	members []*member     // TCP first, then WebSocket
 	readers []*receiver
 	slow    []*member // TCP members that never read
@@ -35,6 +36,7 @@ func connect(srv *serverProc, tcpN, webN, slowN int) (*crowd, error) {
 // joins through node i mod len(srvs), and every node counts them all.
 func connectAll(srvs []*serverProc, tcpN, webN, slowN int) (*crowd, error) {
 	c := &crowd{srvs: srvs}
+	c.base = c.sample()
 	total := tcpN + webN
 	c.members = make([]*member, total)
 	c.readers = make([]*receiver, total)
@@ -175,6 +177,11 @@ type runResult struct {
 	CPUSeconds float64 `json:"server_cpu_seconds"` // from the first send until every delivery is in
 	LoadCPU    float64 `json:"loadgen_cpu_percent"`
 	RSSMiB     float64 `json:"server_rss_mib"`
+	// PeakRSSMiB is the most the servers held while messages were being
+	// sent (sampled every 250 ms), and BytesPerMember that beyond what they
+	// held before anyone joined, per member: memory under load.
+	PeakRSSMiB     float64 `json:"server_peak_rss_mib"`
+	BytesPerMember float64 `json:"bytes_per_member_under_load"`
 }
 
 // run has senders members each send rate messages a second of textLen
@@ -198,6 +205,7 @@ func (c *crowd) runWith(senders int, rate float64, d time.Duration, send sendFun
 	start := time.Now()
 	period := time.Duration(float64(time.Second) / rate)
 	sent := make([]int64, senders)
+	peak, stopPeak := c.peakRSS()
 	var wg sync.WaitGroup
 	for k := range senders {
 		idx := c.senderIndex(k, senders)
@@ -216,6 +224,7 @@ func (c *crowd) runWith(senders int, rate float64, d time.Duration, send sendFun
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	stopPeak()
 	var total int64
 	for _, n := range sent {
 		total += n
@@ -226,7 +235,8 @@ func (c *crowd) runWith(senders int, rate float64, d time.Duration, send sendFun
 		time.Sleep(50 * time.Millisecond)
 	}
 	after := c.sample()
-	res := runResult{Senders: senders, Seconds: elapsed.Seconds(), Sent: total, RSSMiB: float64(after.rss) / (1 << 20)}
+	res := runResult{Senders: senders, Seconds: elapsed.Seconds(), Sent: total, RSSMiB: float64(after.rss) / (1 << 20),
+		PeakRSSMiB: float64(*peak) / (1 << 20), BytesPerMember: float64(*peak-c.base.rss) / float64(len(c.readers))}
 	res.CPU, res.CPUSeconds = cpuPercent(before, after), (after.cpu - before.cpu).Seconds()
 	res.LoadCPU = 100 * float64(selfCPU()-selfBefore) / float64(after.at.Sub(before.at))
 	var h histogram
@@ -241,6 +251,32 @@ func (c *crowd) runWith(senders int, rate float64, d time.Duration, send sendFun
 	res.PerSecond = float64(res.Delivered) / elapsed.Seconds()
 	res.P50ms, res.P99ms, res.Maxms = ms(h.quantile(0.50)), ms(h.quantile(0.99)), ms(time.Duration(h.max))
 	return res
+}
+
+// peakRSS samples the servers' memory every 250 ms until stop is called,
+// keeping the most; *peak is final once stop has returned.
+func (c *crowd) peakRSS() (peak *int64, stop func()) {
+	peak = new(int64)
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(250 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			var rss int64
+			for _, s := range c.srvs {
+				p, _ := s.sample() // quietly: a restart has none for a moment
+				rss += p.rss
+			}
+			*peak = max(*peak, rss)
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return peak, func() { close(done); <-stopped }
 }
 
 // sample is the crowd's servers' CPU time and memory, summed.

@@ -80,7 +80,7 @@ func TestSmoke(t *testing.T) {
 	if r := res.Slow; r.Lost != 0 || r.OutOfOrder != 0 {
 		t.Errorf("slow members: %+v", r)
 	}
-	if len(res.Compare.Pairs) != 1 {
+	if len(res.Compare.Pairs) != len(quickSizes.CompareLoads) {
 		t.Errorf("beside other servers: %+v", res.Compare)
 	}
 	for _, p := range res.Compare.Pairs {

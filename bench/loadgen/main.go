@@ -152,10 +152,7 @@ func runAll(cfg config) (*results, error) {
 	if cfg.quick {
 		idleSettle = 3 * time.Second
 	}
-	want := map[string]bool{}
-	for _, s := range strings.Split(cfg.only, ",") {
-		want[strings.TrimSpace(s)] = true
-	}
+	want := chosen(cfg.only)
 	res := &results{Date: time.Now().UTC().Format(time.RFC3339), Machine: fmt.Sprintf("%s/%s, %d CPUs", runtime.GOOS, runtime.GOARCH, runtime.NumCPU()), Quick: cfg.quick, Clients: wsClients}
 	if cfg.baseline != "" {
 		res.Baseline, res.Server, res.Rounds = cfg.baseline, cfg.bin, make([]round, sz.Rounds)
@@ -199,6 +196,15 @@ func runAll(cfg config) (*results, error) {
 		return res, fmt.Errorf("%d scenarios failed: %s", len(res.Errors), strings.Join(res.Errors, "; "))
 	}
 	return res, nil
+}
+
+// chosen is the set of scenarios -only names.
+func chosen(only string) map[string]bool {
+	want := map[string]bool{}
+	for _, s := range strings.Split(only, ",") {
+		want[strings.TrimSpace(s)] = true
+	}
+	return want
 }
 
 // scenario is one of the benchmark's scenarios: run measures bin into m;
@@ -251,7 +257,7 @@ func scenarios(cfg config, sz sizes) []scenario {
 			if len(cfg.peers) == 0 {
 				return errors.New("no other server given (-relay, -gorilla)")
 			}
-			r, err := compare(bin, cfg.peers, sz)
+			r, err := compare(bin, cfg.peers, sz, chosen(cfg.only)["3"]) // gorilla's idle memory is for scenario 3's table
 			m.Compare = &r
 			return err
 		}, nil},
@@ -280,19 +286,47 @@ func write(dir string, r *results) error {
 	return os.WriteFile(filepath.Join(dir, "results.md"), []byte(markdown(r)), 0o644)
 }
 
-// rounds sums up one server's runs in scenario 7: p50, p99, CPU and
-// losses, one run after another.
-func rounds(runs []runResult) string {
-	var p50, p99, cpu []string
-	var lost int64
-	for _, x := range runs {
-		p50 = append(p50, fmt.Sprintf("%.1f", x.P50ms))
-		p99 = append(p99, fmt.Sprintf("%.1f", x.P99ms))
-		cpu = append(cpu, fmt.Sprintf("%.0f", x.CPU))
-		lost += x.Lost + x.OutOfOrder
+// compareMarkdown is scenario 7 round by round: each pair's load, the
+// generator, and both servers' latency, CPU and memory under load.
+func compareMarkdown(x *comparisons) string {
+	var b strings.Builder
+	b.WriteString("\n## Scenario 7, by round\n\nMemory under load is the most RSS sampled while messages were sent, less the RSS before anyone joined, per member. CPU is the server's, per delivery.\n\n")
+	b.WriteString("| other | members | generator | deliveries/s | round | poolchat p50 ms | p99 ms | CPU µs | KB/member | other p50 ms | p99 ms | CPU µs | KB/member | lost or out of order |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, p := range x.Pairs {
+		gen := p.Clients
+		if gen == "" {
+			gen = "—"
+		}
+		for i := range p.Poolchat {
+			o, t := p.Poolchat[i], p.Peer[i]
+			fmt.Fprintf(&b, "| %s | %d %s | %s | %.0f / %.0f | %d | %.1f | %.1f | %.2f | %.1f | %.1f | %.1f | %.2f | %.1f | %d / %d |\n",
+				p.Other, p.Members, p.Transport, gen, o.PerSecond, t.PerSecond, i+1,
+				o.P50ms, o.P99ms, cpuPerDelivery(o), o.BytesPerMember/1000,
+				t.P50ms, t.P99ms, cpuPerDelivery(t), t.BytesPerMember/1000, o.Lost+o.OutOfOrder, t.Lost+t.OutOfOrder)
+		}
 	}
-	return fmt.Sprintf("p50 %s ms, p99 %s ms, CPU %s%%, lost or out of order %d",
-		strings.Join(p50, "/"), strings.Join(p99, "/"), strings.Join(cpu, "/"), lost)
+	return b.String()
+}
+
+// ahead says in how many rounds poolchat was ahead of the other server on
+// p50, p99 and memory under load.
+func ahead(p comparison) string {
+	var p50, p99, mem int
+	for i := range p.Poolchat {
+		o, t := p.Poolchat[i], p.Peer[i]
+		p50 += btoi(o.P50ms < t.P50ms)
+		p99 += btoi(o.P99ms < t.P99ms)
+		mem += btoi(o.BytesPerMember <= t.BytesPerMember)
+	}
+	n := len(p.Poolchat)
+	return fmt.Sprintf("poolchat ahead on p50 in %d of %d rounds, on p99 in %d, no heavier per member in %d", p50, n, p99, mem)
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func markdown(r *results) string {
@@ -345,8 +379,11 @@ func markdown(r *results) string {
 	if x := r.Compare; x != nil {
 		var parts []string
 		for _, p := range x.Pairs {
-			parts = append(parts, fmt.Sprintf("%d %s members, by round: poolchat %s; %s %s",
-				p.Members, p.Transport, rounds(p.Poolchat), p.Other, rounds(p.Peer)))
+			gen := ""
+			if p.Clients != "" {
+				gen = ", generator " + p.Clients
+			}
+			parts = append(parts, fmt.Sprintf("%s, %d %s members, %d senders%s: %s", p.Other, p.Members, p.Transport, p.Senders, gen, ahead(p)))
 		}
 		if g := x.GorillaIdle; g != nil {
 			idle := fmt.Sprintf("%d idle WebSocket members: gorilla chat %.1f KB/member", g.Members, g.BytesPerMember/1000)
@@ -355,7 +392,7 @@ func markdown(r *results) string {
 			}
 			parts = append(parts, idle)
 		}
-		fmt.Fprintf(&b, "| 7 | beside other servers, scenario 1's load%s | %s | ahead of the gorilla chat example; the relay is the floor |\n", gen, strings.Join(parts, "; "))
+		fmt.Fprintf(&b, "| 7 | beside other servers at scenario 1's rate, both generators on WebSocket (table below) | %s | ahead of the gorilla chat example on p50 and p99, no heavier per member under load; the relay is the floor |\n", strings.Join(parts, "; "))
 	}
 	if x := r.Restart; x != nil {
 		fmt.Fprintf(&b, "| 8 | restart under load, %d WebSocket members, %d senders at 4/s%s | from the SIGTERM: old process gone %.2f s, new one serving %.2f s, half resumed %.2f s, all %d resumed %.2f s (%d refused, %d without every missed event), messages reaching every member %.2f s; %d joins or leaves seen; %d messages sent again, %d dials refused; across the run: %.0f deliveries/s, p50 %.2f ms, p99 %.2f ms, max %.1f ms, lost %d, out of order %d | < 3 s, 0 lost, 0 joins or leaves |\n",
@@ -365,6 +402,9 @@ func markdown(r *results) string {
 	if x := r.Cluster; x != nil {
 		fmt.Fprintf(&b, "| 9 | three nodes, scenario 1's members spread over them%s | %d different orders among %d members; p99 %.1f× one node's (%.2f ms against %.2f ms), p50 %.2f ms against %.2f ms; three nodes: %s; one node: %s | one order, 0 lost, p99 ≤ 2× one node's |\n",
 			gen, x.Orders, x.Members, x.P99Ratio, x.Cluster.P99ms, x.Single.P99ms, x.Cluster.P50ms, x.Single.P50ms, run(&x.Cluster), run(&x.Single))
+	}
+	if x := r.Compare; x != nil {
+		b.WriteString(compareMarkdown(x))
 	}
 	for _, e := range r.Errors {
 		fmt.Fprintf(&b, "\nFailed: %s\n", e)

@@ -27,6 +27,7 @@ type sizes struct {
 	Slow         int
 	StepDuration time.Duration
 	Rounds       int           // of each alternation: scenario 7's pairs, runs against a baseline
+	CompareLoads []int         // senders at each of scenario 7's loads
 	Restart      time.Duration // scenario 8's run; the server restarts a quarter into it
 }
 
@@ -34,12 +35,14 @@ var fullSizes = sizes{
 	TCP: 500, Web: 500, Senders: 25, Rate: 4, TextLen: 64, Duration: 20 * time.Second,
 	Steps: []int{25, 50, 100, 150, 200, 250, 300, 400, 500, 700, 1000}, StepDuration: 10 * time.Second,
 	Idle: 10000, Storm: 1000, Slow: 10, Rounds: 3, Restart: 20 * time.Second,
+	CompareLoads: []int{25, 100}, // 100k and 400k deliveries/s to 1000 members
 }
 
 var quickSizes = sizes{
 	TCP: 10, Web: 10, Senders: 5, Rate: 4, TextLen: 64, Duration: 2 * time.Second,
 	Steps: []int{5, 10}, StepDuration: 2 * time.Second,
 	Idle: 50, Storm: 20, Slow: 2, Rounds: 1, Restart: 4 * time.Second,
+	CompareLoads: []int{5, 20},
 }
 
 // sizesOf is the full or the quick sizes.
@@ -162,14 +165,18 @@ func settledSample(srv *serverProc) procSample {
 var idleSettle = 200 * time.Second
 
 // comparison is one pair of scenario 7: poolchat and another server with
-// the same members on one transport under scenario 1's load, in rounds
-// that alternate between the two, since this machine's speed drifts.
+// the same members on one transport under one load (scenario 1's rate,
+// Senders senders), in rounds that alternate between the two, since this
+// machine's speed drifts.
 type comparison struct {
-	Other     string      `json:"other"`
-	Transport string      `json:"transport"`
-	Members   int         `json:"members"`
-	Poolchat  []runResult `json:"poolchat"` // one per round
-	Peer      []runResult `json:"peer"`
+	Other     string `json:"other"`
+	Transport string `json:"transport"`
+	// Clients is the generator's WebSocket members (-clients); empty for TCP.
+	Clients  string      `json:"websocket_clients,omitempty"`
+	Members  int         `json:"members"`
+	Senders  int         `json:"senders"`
+	Poolchat []runResult `json:"poolchat"` // one per round
+	Peer     []runResult `json:"peer"`
 }
 
 // comparisons are scenario 7's measures.
@@ -181,31 +188,47 @@ type comparisons struct {
 }
 
 // compare is scenario 7: each peer beside poolchat, on the transport the
-// peer speaks, in this one run on this one machine.
-func compare(bin string, peers []target, sz sizes) (comparisons, error) {
+// peer speaks, at each of sz.CompareLoads, in this one run on this one
+// machine. A round runs poolchat at every load, then the peer; WebSocket
+// pairs are measured with both generators, alternating within the round,
+// since neither is what every client is. With idle, the gorilla example's
+// idle memory is measured too, for scenario 3.
+func compare(bin string, peers []target, sz sizes, idle bool) (comparisons, error) {
 	var res comparisons
 	n := sz.TCP + sz.Web
 	for _, peer := range peers {
-		tcpN, webN, transport := n, 0, "TCP"
+		tcpN, webN, transport, generators := n, 0, "TCP", []string{""}
 		if peer.proto == gorillaProtocol {
-			tcpN, webN, transport = 0, n, "WebSocket"
+			tcpN, webN, transport, generators = 0, n, "WebSocket", []string{epollClients, goroutineClients}
 		}
-		pair := comparison{Other: peer.proto.String(), Transport: transport, Members: n}
+		first := len(res.Pairs)
+		for _, g := range generators {
+			for _, senders := range sz.CompareLoads {
+				res.Pairs = append(res.Pairs, comparison{Other: peer.proto.String(), Transport: transport, Clients: g, Members: n, Senders: senders})
+			}
+		}
 		for range sz.Rounds {
-			ours, err := fanOutOn(target{poolchatProtocol, bin}, tcpN, webN, 0, sz)
-			if err != nil {
-				return res, err
+			pairs := res.Pairs[first:]
+			for _, g := range generators {
+				ours, err := loadsOn(target{poolchatProtocol, bin}, tcpN, webN, g, sz)
+				if err != nil {
+					return res, err
+				}
+				theirs, err := loadsOn(peer, tcpN, webN, g, sz)
+				if err != nil {
+					return res, fmt.Errorf("%s: %w", peer.proto, err)
+				}
+				for i := range sz.CompareLoads {
+					p := &pairs[i]
+					p.Poolchat, p.Peer = append(p.Poolchat, ours[i]), append(p.Peer, theirs[i])
+					fmt.Fprintf(os.Stderr, "  %s, %s %s, %d senders: poolchat p50 %.1f ms, p99 %.1f ms, CPU %.0f%%, %.1f KB/member; other p50 %.1f ms, p99 %.1f ms, CPU %.0f%%, %.1f KB/member\n",
+						p.Other, transport, g, p.Senders, ours[i].P50ms, ours[i].P99ms, ours[i].CPU, ours[i].BytesPerMember/1000,
+						theirs[i].P50ms, theirs[i].P99ms, theirs[i].CPU, theirs[i].BytesPerMember/1000)
+				}
+				pairs = pairs[len(sz.CompareLoads):]
 			}
-			theirs, err := fanOutOn(peer, tcpN, webN, 0, sz)
-			if err != nil {
-				return res, fmt.Errorf("%s: %w", peer.proto, err)
-			}
-			pair.Poolchat, pair.Peer = append(pair.Poolchat, ours), append(pair.Peer, theirs)
-			fmt.Fprintf(os.Stderr, "  %s, %s: poolchat p99 %.1f ms, CPU %.0f%%; other p99 %.1f ms, CPU %.0f%%\n",
-				pair.Other, transport, ours.P99ms, ours.CPU, theirs.P99ms, theirs.CPU)
 		}
-		res.Pairs = append(res.Pairs, pair)
-		if peer.proto == gorillaProtocol {
+		if peer.proto == gorillaProtocol && idle {
 			idle, err := idleMemory(peer, sz.Idle, true)
 			if err != nil {
 				return res, fmt.Errorf("%s idle: %w", peer.proto, err)
@@ -214,6 +237,31 @@ func compare(bin string, peers []target, sz sizes) (comparisons, error) {
 		}
 	}
 	return res, nil
+}
+
+// loadsOn starts t, connects tcpN TCP and webN WebSocket members read by
+// the generator clients (as -clients; empty for the flag's), and runs
+// scenario 1's paced load with each of sz.CompareLoads senders in turn.
+func loadsOn(t target, tcpN, webN int, clients string, sz sizes) ([]runResult, error) {
+	if clients != "" {
+		defer func(was string) { wsClients = was }(wsClients)
+		wsClients = clients
+	}
+	srv, err := t.start()
+	if err != nil {
+		return nil, err
+	}
+	defer srv.stop()
+	c, err := connect(srv, tcpN, webN, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer c.close()
+	var runs []runResult
+	for _, senders := range sz.CompareLoads {
+		runs = append(runs, c.run(senders, sz.Rate, sz.TextLen, sz.Duration))
+	}
+	return runs, nil
 }
 
 // stormResult is scenario 4's measure.
