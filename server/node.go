@@ -65,6 +65,16 @@ func (s *Server) watchNodes(ctx context.Context) {
 		case <-tick.C:
 		}
 		rctx, cancel := context.WithTimeout(ctx, aliveEvery)
+		if s.pool.roomLog.Embedded() {
+			// A log of its own, in this process: no other node to tell or
+			// to reap, and it cannot be lost. Each word would be garbage,
+			// ~50 KB a second of requests, which an idle server's
+			// memory would carry until the next collection.
+			s.pool.forgetDue(rctx)
+			s.pool.trimDue(rctx)
+			cancel()
+			continue
+		}
 		err := s.pool.roomLog.Alive(rctx, s.pool.node)
 		steady++
 		switch {
