@@ -125,7 +125,26 @@ type node struct {
 	args     []string // as given to launchNode
 	tcpAddr  string
 	httpAddr string
-	stderr   *bytes.Buffer
+	stderr   *lockedBuffer
+}
+
+// lockedBuffer collects a process's stderr, which a failing test reads
+// while the process still writes it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // startNode runs poolchat on port-0 loopback addresses with args.
@@ -359,7 +378,7 @@ func launchNode(t *testing.T, bin string, args ...string) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &node{cmd: cmd, args: args, stderr: new(bytes.Buffer)}
+	n := &node{cmd: cmd, args: args, stderr: new(lockedBuffer)}
 	cmd.Stderr = n.stderr
 	if err := cmd.Start(); err != nil {
 		return nil, err
