@@ -261,7 +261,7 @@ func TestPings(t *testing.T) {
 // joinWS connects a WebSocket client (past the HTTP upgrade) and joins as
 // name, reading its snapshot.
 func (r *pipeRoom) joinWS(name string) *pipeClient {
-	c := r.dial(func(conn net.Conn) { r.s.serveWS(conn, bufio.NewReader(conn), "pipe") })
+	c := r.dial(func(conn net.Conn) { r.s.newWSSession(conn, bufio.NewReader(conn), "pipe").serve() })
 	c.name = name
 	c.writeFrame(opText, fmt.Appendf(nil, `{"type":"got_a_new_user","name":%q}`, name))
 	var events []string // a frame may carry several, one per line

@@ -247,16 +247,9 @@ func (rd *wsReader) next() (op byte, msg []byte, err error) {
 		}
 
 		if control {
-			var buf [125]byte
-			payload := buf[:size]
-			if _, err := io.ReadFull(rd.r, payload); err != nil {
+			if err := rd.readControl(frameOp, int(size), mask); err != nil {
 				return 0, nil, err
 			}
-			unmask(payload, mask)
-			if frameOp == opClose {
-				return 0, nil, closeStatus(payload)
-			}
-			rd.control(frameOp, payload)
 			continue
 		}
 
@@ -277,6 +270,26 @@ func (rd *wsReader) next() (op byte, msg []byte, err error) {
 			return op, msg, nil
 		}
 	}
+}
+
+// readControl reads the payload of a control frame of size bytes and
+// hands a ping or pong to control; a close frame ends reading. Its buffer
+// is in its own frame, not next's, where the reader waits between
+// messages (see wsSession.serve): hence no inlining.
+//
+//go:noinline
+func (rd *wsReader) readControl(op byte, size int, mask []byte) error {
+	var buf [125]byte
+	payload := buf[:size]
+	if _, err := io.ReadFull(rd.r, payload); err != nil {
+		return err
+	}
+	unmask(payload, mask)
+	if op == opClose {
+		return closeStatus(payload)
+	}
+	rd.control(op, payload)
+	return nil
 }
 
 // closeStatus reads a close frame's payload: the status to echo, or the

@@ -76,116 +76,160 @@ func (s *Server) handleWS() http.Handler {
 			conn.Close()
 			return
 		}
-		go func() {
-			defer s.conns.done(conn)
-			defer s.gate.release(ip)
-			defer s.contain(addr)
-			s.serveWS(conn, br, addr)
-		}()
+		ws := s.newWSSession(conn, br, addr)
+		ws.done = func() {
+			s.gate.release(ip)
+			s.conns.done(conn)
+		}
+		go ws.serve()
 	})
 }
 
-// serveWS reads one browser member's messages until the connection ends.
+// wsSession is a browser member as its reader sees it. It is on the heap
+// rather than in the reader's frames: see serve.
+type wsSession struct {
+	s          *Server
+	m          *Member
+	conn       net.Conn
+	done       func() // lets go of the connection's place at the gate and in the tracker; nil for none
+	rd         wsReader
+	readErr    error // why reading stopped
+	heard      func()
+	stopPings  func()
+	joined     bool
+	flood      *floodGate
+	lastTyping time.Time
+}
+
+// serve reads one browser member's messages until the connection ends.
 // The first accepted message must be `got_a_new_user`; refused names may
 // be retried.
-func (s *Server) serveWS(conn net.Conn, br *bufio.Reader, addr string) {
-	m := newMember(ViaWeb, addr, conn, s.cfg.OutboxLimit)
-	heard, stopPings := s.keepAlive(m, conn)
-	rd := &wsReader{r: br, limit: wsReadLimit, control: func(op byte, payload []byte) {
-		heard()
-		if op == opPing {
-			m.out.send(frame{web: controlFrame(opPong, payload)})
-		}
-	}}
-	var readErr error
-	defer func() {
-		stopPings()
-		// A close from the peer is answered with its status, a broken
-		// rule with ours, and what was queued is dropped: the client
-		// will not read it. The pool's own ending comes first if it
-		// ended the member (only the first close counts).
-		// A connection that just dropped keeps the member's place for
-		// the resume grace.
-		var peer *wsPeerClosed
-		var broken *wsError
-		switch {
-		case errors.As(readErr, &peer):
-			m.out.close(ending{status: peer.status, drop: true})
-		case errors.As(readErr, &broken):
-			m.out.close(ending{status: broken.status, reason: broken.reason, drop: true})
-		default:
-			s.pool.Detach(m)
-		}
-		s.endMember(m, conn, readErr)
-	}()
-
-	joined := false
-	answer := func(r *Refusal) {
-		if joined {
-			s.pool.Tell(m, r) // in order with the member's other events
-		} else {
-			s.pool.metrics.refusal(r.Code).Inc()
-			m.out.send(refusalFrame(r))
-		}
-	}
-	flood := newFloodGate(s.cfg.Flood, time.Now())
-	var lastTyping time.Time
+//
+// The reader spends its life blocked in a read, so what its stack holds
+// there is kept small: the session is on the heap, and what a message
+// needs (JSON decoding, the room) is in handle, whose frames are gone by
+// the next read. The runtime halves an idle goroutine's stack at a
+// collection only while less than a quarter of it is in use, so a few
+// hundred bytes more on this path keep every member's reader at the 8 KB
+// its join grew it to, instead of 4 KB.
+func (ws *wsSession) serve() {
+	defer ws.end()                // then the member ends and the connection is let go
+	defer ws.s.contain(ws.m.addr) // first: a panic ends this member only
 	for {
-		op, data, err := rd.next()
+		op, data, err := ws.rd.next()
 		if err != nil {
-			readErr = err
+			ws.readErr = err
 			return
 		}
-		heard()
-		flood.throttle(answer)
-		var in wireInbound
-		switch {
-		case op != opText:
-			answer(refuse(CodeBadRequest, "frames must be text, each one JSON object"))
-		case json.Unmarshal(data, &in) != nil:
-			answer(refuse(CodeBadRequest, "a frame must be one JSON object with a type"))
-		case in.Type == "got_a_new_user" && joined:
-			answer(refuse(CodeBadRequest, "you have already joined; to change your name send \\nick NEW"))
-		case in.Type == "got_a_new_user" && strings.TrimSpace(in.Name) == "":
-			answer(refuse(CodeNameInvalid, "a name needs at least one character"))
-		case in.Type == "got_a_new_user":
-			if r := s.pool.Register(m, in.Name); r != nil {
-				answer(r)
-			} else {
-				joined = true
-			}
-		case in.Type == "resume" && joined:
-			answer(refuse(CodeBadRequest, "you are in the room already"))
-		case in.Type == "resume":
-			if r := s.pool.Resume(m, in.Token, in.Since); r != nil {
-				answer(r)
-			} else {
-				joined = true
-			}
-		case in.Type == "history" && joined:
-			limit := in.Limit
-			if limit == 0 {
-				limit = defaultHistoryPage
-			}
-			if limit < 1 {
-				answer(refuse(CodeBadRequest, "limit is a number of messages from 1 to 200"))
-				break
-			}
-			s.pool.History(m, in.Before, min(limit, maxHistoryLines))
-		case in.Type == "private" && joined:
-			s.pool.Private(m, in.To, in.Text)
-		case in.Type == "typing" && joined:
-			if now := time.Now(); now.Sub(lastTyping) >= typingEvery {
-				lastTyping = now
-				s.pool.Typing(m)
-			}
-		case (in.Type == "message" || in.Type == "history" || in.Type == "private" || in.Type == "typing") && !joined:
-			answer(refuse(CodeBadRequest, "join first: send got_a_new_user with your name"))
-		case in.Type == "message":
-			s.pool.Input(m, in.Text)
-		default:
-			answer(refuse(CodeBadRequest, "unknown event type "+truncate(in.Type, 32)))
+		ws.heard()
+		ws.handle(op, data)
+	}
+}
+
+// newWSSession starts a browser member's session: its member, pings and
+// reader; serve runs it.
+func (s *Server) newWSSession(conn net.Conn, br *bufio.Reader, addr string) *wsSession {
+	ws := &wsSession{s: s, conn: conn, flood: newFloodGate(s.cfg.Flood, time.Now())}
+	ws.m = newMember(ViaWeb, addr, conn, s.cfg.OutboxLimit)
+	ws.heard, ws.stopPings = s.keepAlive(ws.m, conn)
+	ws.rd = wsReader{r: br, limit: wsReadLimit, control: ws.control}
+	return ws
+}
+
+// control takes a ping or pong; pings are answered.
+func (ws *wsSession) control(op byte, payload []byte) {
+	ws.heard()
+	if op == opPing {
+		ws.m.out.send(frame{web: controlFrame(opPong, payload)})
+	}
+}
+
+// end ends the member once its reader has stopped. A close from the peer
+// is answered with its status, a broken rule with ours, and what was
+// queued is dropped: the client will not read it. The pool's own ending
+// comes first if it ended the member (only the first close counts). A
+// connection that just dropped keeps the member's place for the resume
+// grace.
+func (ws *wsSession) end() {
+	s, m := ws.s, ws.m
+	if ws.done != nil {
+		defer ws.done()
+	}
+	ws.stopPings()
+	var peer *wsPeerClosed
+	var broken *wsError
+	switch {
+	case errors.As(ws.readErr, &peer):
+		m.out.close(ending{status: peer.status, drop: true})
+	case errors.As(ws.readErr, &broken):
+		m.out.close(ending{status: broken.status, reason: broken.reason, drop: true})
+	default:
+		s.pool.Detach(m)
+	}
+	s.endMember(m, ws.conn, ws.readErr)
+}
+
+// answer tells the member its message was refused.
+func (ws *wsSession) answer(r *Refusal) {
+	if ws.joined {
+		ws.s.pool.Tell(ws.m, r) // in order with the member's other events
+	} else {
+		ws.s.pool.metrics.refusal(r.Code).Inc()
+		ws.m.out.send(refusalFrame(r))
+	}
+}
+
+// handle acts on one message from the member.
+func (ws *wsSession) handle(op byte, data []byte) {
+	s, m := ws.s, ws.m
+	ws.flood.throttle(ws.answer)
+	var in wireInbound
+	switch {
+	case op != opText:
+		ws.answer(refuse(CodeBadRequest, "frames must be text, each one JSON object"))
+	case json.Unmarshal(data, &in) != nil:
+		ws.answer(refuse(CodeBadRequest, "a frame must be one JSON object with a type"))
+	case in.Type == "got_a_new_user" && ws.joined:
+		ws.answer(refuse(CodeBadRequest, "you have already joined; to change your name send \\nick NEW"))
+	case in.Type == "got_a_new_user" && strings.TrimSpace(in.Name) == "":
+		ws.answer(refuse(CodeNameInvalid, "a name needs at least one character"))
+	case in.Type == "got_a_new_user":
+		if r := s.pool.Register(m, in.Name); r != nil {
+			ws.answer(r)
+		} else {
+			ws.joined = true
 		}
+	case in.Type == "resume" && ws.joined:
+		ws.answer(refuse(CodeBadRequest, "you are in the room already"))
+	case in.Type == "resume":
+		if r := s.pool.Resume(m, in.Token, in.Since); r != nil {
+			ws.answer(r)
+		} else {
+			ws.joined = true
+		}
+	case in.Type == "history" && ws.joined:
+		limit := in.Limit
+		if limit == 0 {
+			limit = defaultHistoryPage
+		}
+		if limit < 1 {
+			ws.answer(refuse(CodeBadRequest, "limit is a number of messages from 1 to 200"))
+			break
+		}
+		s.pool.History(m, in.Before, min(limit, maxHistoryLines))
+	case in.Type == "private" && ws.joined:
+		s.pool.Private(m, in.To, in.Text)
+	case in.Type == "typing" && ws.joined:
+		if now := time.Now(); now.Sub(ws.lastTyping) >= typingEvery {
+			ws.lastTyping = now
+			s.pool.Typing(m)
+		}
+	case (in.Type == "message" || in.Type == "history" || in.Type == "private" || in.Type == "typing") && !ws.joined:
+		ws.answer(refuse(CodeBadRequest, "join first: send got_a_new_user with your name"))
+	case in.Type == "message":
+		s.pool.Input(m, in.Text)
+	default:
+		ws.answer(refuse(CodeBadRequest, "unknown event type "+truncate(in.Type, 32)))
 	}
 }
 
