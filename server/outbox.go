@@ -46,13 +46,13 @@ type outbox struct {
 	limit    int // bytes queued at most, beyond one event
 
 	mu      sync.Mutex
-	queue   [][]byte
-	spare   [][]byte // the last written batch, kept for reuse
-	queued  int      // bytes in queue and unsent
-	exempt  int      // bytes of queued that are a snapshot, not counted against limit
-	unsent  []byte   // encoded bytes a flush could not write, to go first
-	unsentB *[]byte  // the pooled buffer unsent lies in
-	writing bool     // a writer goroutine is running
+	queue   [][]byte  // events waiting; nil while none do
+	queueB  *[][]byte // the pooled holder queue came from; nil with it
+	queued  int       // bytes in queue and unsent
+	exempt  int       // bytes of queued that are a snapshot, not counted against limit
+	unsent  []byte    // encoded bytes a flush could not write, to go first
+	unsentB *[]byte   // the pooled buffer unsent lies in
+	writing bool      // a writer goroutine is running
 	state   outboxState
 	end     ending
 	writer  sync.WaitGroup
@@ -68,12 +68,38 @@ const (
 	outboxDone               // finished or failed; pushes are ignored
 )
 
-// maxSpare is the largest batch slice an outbox keeps for reuse while
-// busy, idleSlice the largest it keeps while idle.
-const (
-	maxSpare  = 256
-	idleSlice = 8
-)
+// queues hold a member's waiting events only while they wait, as
+// packBuffers hold them encoded only while they are written: a member
+// between flushes keeps no queue, and a busy room does not grow a new one
+// for every member at every flush (which was most of what the server
+// allocated at 400k deliveries a second).
+var queues = sync.Pool{New: func() any { return new([][]byte) }}
+
+// maxQueue is the largest queue given back to the pool; a larger one (a
+// member far behind) is left to the collector. Every member busy in a
+// flush holds one, so a pool of large ones would keep a burst's size for
+// every member.
+const maxQueue = 16
+
+// releaseQueue gives o's queue back to the pool, emptied, and leaves o
+// without one. o.mu is held.
+func (o *outbox) releaseQueue() {
+	if o.queueB != nil {
+		putQueue(o.queueB, o.queue)
+	}
+	o.queue, o.queueB = nil, nil
+}
+
+// putQueue gives a queue back to holder and holder to the pool, dropping
+// the queue's references to events.
+func putQueue(holder *[][]byte, q [][]byte) {
+	clear(q)
+	if cap(q) > maxQueue {
+		q = nil
+	}
+	*holder = q[:0]
+	queues.Put(holder)
+}
 
 func newOutbox(via Transport, conn net.Conn, limit int) *outbox {
 	o := &outbox{via: via, wire: tcpFraming{}, conn: conn, raw: rawConnOf(conn), deadline: writeDeadline{conn: conn}, limit: limit}
@@ -120,6 +146,10 @@ func (o *outbox) pushLocked(f frame, exempt bool) bool {
 	}
 	if counted := o.queued - o.exempt; !exempt && counted > 0 && counted+len(b) > o.limit {
 		return false
+	}
+	if o.queueB == nil {
+		o.queueB = queues.Get().(*[][]byte)
+		o.queue = *o.queueB
 	}
 	o.queue = append(o.queue, b)
 	o.queued += len(b)
@@ -176,8 +206,8 @@ func (o *outbox) writeNow() bool {
 	kept := copy(o.queue, q)
 	clear(o.queue[kept:])
 	o.queue = o.queue[:kept]
-	if kept == 0 && cap(o.queue) > idleSlice {
-		o.queue = nil // a burst's size is not kept by a member that took it all
+	if kept == 0 {
+		o.releaseQueue()
 	}
 	return kept == 0 && o.unsent == nil
 }
@@ -234,25 +264,14 @@ func (o *outbox) wake() {
 // outbox is ending.
 func (o *outbox) drain() {
 	defer o.writer.Done()
-	var batch [][]byte
 	for {
 		o.mu.Lock()
-		if batch != nil && cap(batch) <= maxSpare {
-			o.spare = batch[:0]
-		}
-		batch = o.queue
+		batch, holder := o.queue, o.queueB
 		unsent, unsentB := o.unsent, o.unsentB
 		if len(batch) == 0 && unsent == nil {
+			o.releaseQueue()
 			o.deadline.rest() // before another writer can start and set one
 			o.writing = false
-			// Going idle: keep only small slices, so a member that was
-			// sent a burst does not hold its size while quiet.
-			if cap(o.queue) > idleSlice {
-				o.queue = nil
-			}
-			if cap(o.spare) > idleSlice {
-				o.spare = nil
-			}
 			if o.state != outboxEnding {
 				o.mu.Unlock()
 				return
@@ -263,7 +282,7 @@ func (o *outbox) drain() {
 			o.finish(end)
 			return
 		}
-		o.queue, o.spare, o.queued, o.exempt = o.spare, nil, 0, 0
+		o.queue, o.queueB, o.queued, o.exempt = nil, nil, 0, 0
 		o.unsent, o.unsentB = nil, nil
 		o.mu.Unlock()
 
@@ -272,13 +291,16 @@ func (o *outbox) drain() {
 			err = o.writeAll(unsent)
 			putPackBuffer(unsentB)
 		}
-		if err == nil {
+		if err == nil && len(batch) > 0 {
 			err = o.writeBatch(batch)
 		}
-		clear(batch) // drop references to shared event bytes
+		if holder != nil {
+			putQueue(holder, batch)
+		}
 		if err != nil {
 			o.mu.Lock()
-			o.state, o.queue, o.queued, o.exempt, o.writing = outboxDone, nil, 0, 0, false
+			o.releaseQueue()
+			o.state, o.queued, o.exempt, o.writing = outboxDone, 0, 0, false
 			o.mu.Unlock()
 			o.conn.Close()
 			return
