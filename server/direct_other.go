@@ -11,5 +11,5 @@ import (
 // every member's writes go through its writer goroutine.
 func rawConnOf(net.Conn) syscall.RawConn { return nil }
 
-// tryWrite is not called where rawConnOf returns nil.
-func tryWrite(syscall.RawConn, []byte) int { return 0 }
+// writeSome is not called where rawConnOf returns nil.
+func writeSome(uintptr, []byte) int { return 0 }

@@ -17,22 +17,19 @@ func rawConnOf(c net.Conn) syscall.RawConn {
 	return nil
 }
 
-// tryWrite writes as much of b as the socket takes without waiting, and
-// returns how much that was. It does not report why it stopped: a broken
-// connection is found by the writer that takes over.
-func tryWrite(rc syscall.RawConn, b []byte) (n int) {
-	rc.Write(func(fd uintptr) bool {
-		for n < len(b) {
-			m, err := syscall.Write(int(fd), b[n:])
-			if err == syscall.EINTR {
-				continue
-			}
-			if m <= 0 {
-				break
-			}
-			n += m
+// writeSome writes as much of b to the socket fd as it takes without
+// waiting, and returns how much that was. It does not report why it
+// stopped: a broken connection is found by the writer that takes over.
+func writeSome(fd uintptr, b []byte) (n int) {
+	for n < len(b) {
+		m, err := syscall.Write(int(fd), b[n:])
+		if err == syscall.EINTR {
+			continue
 		}
-		return true // never wait for the socket
-	})
+		if m <= 0 {
+			break
+		}
+		n += m
+	}
 	return n
 }

@@ -41,7 +41,7 @@ type outbox struct {
 	via      Transport
 	wire     framing
 	conn     net.Conn
-	raw      syscall.RawConn // for writes that do not wait; nil where there are none
+	raw      *rawWriter // for writes that do not wait; nil where there are none
 	deadline writeDeadline
 	limit    int // bytes queued at most, beyond one event
 
@@ -102,7 +102,7 @@ func putQueue(holder *[][]byte, q [][]byte) {
 }
 
 func newOutbox(via Transport, conn net.Conn, limit int) *outbox {
-	o := &outbox{via: via, wire: tcpFraming{}, conn: conn, raw: rawConnOf(conn), deadline: writeDeadline{conn: conn}, limit: limit}
+	o := &outbox{via: via, wire: tcpFraming{}, conn: conn, raw: newRawWriter(conn), deadline: writeDeadline{conn: conn}, limit: limit}
 	if via == ViaWeb {
 		o.wire = wsFraming{}
 	}
@@ -185,7 +185,7 @@ func (o *outbox) writeNow() bool {
 		*buf = b
 		written := 0
 		if tail == nil { // a large event is the writer's, uncopied
-			written = tryWrite(o.raw, b)
+			written = o.raw.try(b)
 		}
 		if written == 0 {
 			putPackBuffer(buf) // nothing went (or the connection broke): the writer starts from the queue
@@ -389,6 +389,41 @@ func putPackBuffer(buf *[]byte) {
 	if cap(*buf) <= 2*maxPacked {
 		packBuffers.Put(buf)
 	}
+}
+
+// rawWriter writes to a socket without waiting for it (writeSome), through
+// one function made with the connection: RawConn.Write takes a function,
+// and one made at each write, to close over what it writes, was a heap
+// allocation at each write.
+type rawWriter struct {
+	rc    syscall.RawConn
+	b     []byte // being written
+	n     int    // of b written
+	write func(fd uintptr) bool
+}
+
+// newRawWriter returns the writer of c's socket; nil where there are no
+// writes that do not wait.
+func newRawWriter(c net.Conn) *rawWriter {
+	rc := rawConnOf(c)
+	if rc == nil {
+		return nil
+	}
+	w := &rawWriter{rc: rc}
+	w.write = func(fd uintptr) bool {
+		w.n = writeSome(fd, w.b)
+		return true // never wait for the socket
+	}
+	return w
+}
+
+// try writes as much of b as the socket takes without waiting, and returns
+// how much that was. One caller at a time (o.mu).
+func (w *rawWriter) try(b []byte) int {
+	w.b, w.n = b, 0
+	w.rc.Write(w.write)
+	w.b = nil
+	return w.n
 }
 
 // packed reports how many of the first events of batch go in one write:
