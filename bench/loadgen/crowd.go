@@ -177,11 +177,15 @@ type runResult struct {
 	CPUSeconds float64 `json:"server_cpu_seconds"` // from the first send until every delivery is in
 	LoadCPU    float64 `json:"loadgen_cpu_percent"`
 	RSSMiB     float64 `json:"server_rss_mib"`
-	// PeakRSSMiB is the most the servers held while messages were being
-	// sent (sampled every 250 ms), and BytesPerMember that beyond what they
-	// held before anyone joined, per member: memory under load.
-	PeakRSSMiB     float64 `json:"server_peak_rss_mib"`
-	BytesPerMember float64 `json:"bytes_per_member_under_load"`
+	// MeanRSSMiB and PeakRSSMiB are the servers' RSS while messages were
+	// being sent (sampled every 250 ms), on average and at most;
+	// BytesPerMember and PeakBytesPerMember are those beyond what the
+	// servers held before anyone joined, per member: memory under load.
+	// The peak of a crowd's first run may be what its joins left.
+	MeanRSSMiB         float64 `json:"server_mean_rss_mib"`
+	PeakRSSMiB         float64 `json:"server_peak_rss_mib"`
+	BytesPerMember     float64 `json:"bytes_per_member_under_load"`
+	PeakBytesPerMember float64 `json:"peak_bytes_per_member_under_load"`
 }
 
 // run has senders members each send rate messages a second of textLen
@@ -205,7 +209,7 @@ func (c *crowd) runWith(senders int, rate float64, d time.Duration, send sendFun
 	start := time.Now()
 	period := time.Duration(float64(time.Second) / rate)
 	sent := make([]int64, senders)
-	peak, stopPeak := c.peakRSS()
+	rss := c.watchRSS()
 	var wg sync.WaitGroup
 	for k := range senders {
 		idx := c.senderIndex(k, senders)
@@ -224,7 +228,7 @@ func (c *crowd) runWith(senders int, rate float64, d time.Duration, send sendFun
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	stopPeak()
+	mean, peak := rss.stop()
 	var total int64
 	for _, n := range sent {
 		total += n
@@ -236,7 +240,9 @@ func (c *crowd) runWith(senders int, rate float64, d time.Duration, send sendFun
 	}
 	after := c.sample()
 	res := runResult{Senders: senders, Seconds: elapsed.Seconds(), Sent: total, RSSMiB: float64(after.rss) / (1 << 20),
-		PeakRSSMiB: float64(*peak) / (1 << 20), BytesPerMember: float64(*peak-c.base.rss) / float64(len(c.readers))}
+		MeanRSSMiB: mean / (1 << 20), PeakRSSMiB: float64(peak) / (1 << 20),
+		BytesPerMember:     (mean - float64(c.base.rss)) / float64(len(c.readers)),
+		PeakBytesPerMember: float64(peak-c.base.rss) / float64(len(c.readers))}
 	res.CPU, res.CPUSeconds = cpuPercent(before, after), (after.cpu - before.cpu).Seconds()
 	res.LoadCPU = 100 * float64(selfCPU()-selfBefore) / float64(after.at.Sub(before.at))
 	var h histogram
@@ -253,13 +259,19 @@ func (c *crowd) runWith(senders int, rate float64, d time.Duration, send sendFun
 	return res
 }
 
-// peakRSS samples the servers' memory every 250 ms until stop is called,
-// keeping the most; *peak is final once stop has returned.
-func (c *crowd) peakRSS() (peak *int64, stop func()) {
-	peak = new(int64)
-	done, stopped := make(chan struct{}), make(chan struct{})
+// rssWatch samples the servers' memory every 250 ms until stopped.
+type rssWatch struct {
+	done, stopped chan struct{}
+	sum           float64 // of the samples
+	n             int
+	peak          int64
+}
+
+// watchRSS starts sampling the crowd's servers' memory.
+func (c *crowd) watchRSS() *rssWatch {
+	w := &rssWatch{done: make(chan struct{}), stopped: make(chan struct{})}
 	go func() {
-		defer close(stopped)
+		defer close(w.stopped)
 		tick := time.NewTicker(250 * time.Millisecond)
 		defer tick.Stop()
 		for {
@@ -268,15 +280,22 @@ func (c *crowd) peakRSS() (peak *int64, stop func()) {
 				p, _ := s.sample() // quietly: a restart has none for a moment
 				rss += p.rss
 			}
-			*peak = max(*peak, rss)
+			w.sum, w.n, w.peak = w.sum+float64(rss), w.n+1, max(w.peak, rss)
 			select {
-			case <-done:
+			case <-w.done:
 				return
 			case <-tick.C:
 			}
 		}
 	}()
-	return peak, func() { close(done); <-stopped }
+	return w
+}
+
+// stop ends the sampling and returns the mean and the most.
+func (w *rssWatch) stop() (mean float64, peak int64) {
+	close(w.done)
+	<-w.stopped
+	return w.sum / float64(w.n), w.peak
 }
 
 // sample is the crowd's servers' CPU time and memory, summed.

@@ -290,7 +290,7 @@ func write(dir string, r *results) error {
 // generator, and both servers' latency, CPU and memory under load.
 func compareMarkdown(x *comparisons) string {
 	var b strings.Builder
-	b.WriteString("\n## Scenario 7, by round\n\nMemory under load is the most RSS sampled while messages were sent, less the RSS before anyone joined, per member. CPU is the server's, per delivery.\n\n")
+	b.WriteString("\n## Scenario 7, by round\n\nMemory under load is the mean RSS sampled every 250 ms while messages were sent, less the RSS before anyone joined, per member, with the peak in parentheses (in a crowd's first run it may be what the joins left). CPU is the server's, per delivery.\n\n")
 	b.WriteString("| other | members | generator | deliveries/s | round | poolchat p50 ms | p99 ms | CPU µs | KB/member | other p50 ms | p99 ms | CPU µs | KB/member | lost or out of order |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, p := range x.Pairs {
 		gen := p.Clients
@@ -299,10 +299,10 @@ func compareMarkdown(x *comparisons) string {
 		}
 		for i := range p.Poolchat {
 			o, t := p.Poolchat[i], p.Peer[i]
-			fmt.Fprintf(&b, "| %s | %d %s | %s | %.0f / %.0f | %d | %.1f | %.1f | %.2f | %.1f | %.1f | %.1f | %.2f | %.1f | %d / %d |\n",
+			fmt.Fprintf(&b, "| %s | %d %s | %s | %.0f / %.0f | %d | %.1f | %.1f | %.2f | %.1f (%.1f) | %.1f | %.1f | %.2f | %.1f (%.1f) | %d / %d |\n",
 				p.Other, p.Members, p.Transport, gen, o.PerSecond, t.PerSecond, i+1,
-				o.P50ms, o.P99ms, cpuPerDelivery(o), o.BytesPerMember/1000,
-				t.P50ms, t.P99ms, cpuPerDelivery(t), t.BytesPerMember/1000, o.Lost+o.OutOfOrder, t.Lost+t.OutOfOrder)
+				o.P50ms, o.P99ms, cpuPerDelivery(o), o.BytesPerMember/1000, o.PeakBytesPerMember/1000,
+				t.P50ms, t.P99ms, cpuPerDelivery(t), t.BytesPerMember/1000, t.PeakBytesPerMember/1000, o.Lost+o.OutOfOrder, t.Lost+t.OutOfOrder)
 		}
 	}
 	return b.String()

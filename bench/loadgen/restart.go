@@ -75,7 +75,8 @@ func restartUnderLoad(bin string, sz sizes) (restartResult, error) {
 	res := restartResult{Members: n}
 	res.Run = c.runWith(sz.Senders, sz.Rate, sz.Restart, r.send)
 	// Its CPU and memory readings span two processes: they mean nothing.
-	res.Run.CPU, res.Run.CPUSeconds, res.Run.RSSMiB, res.Run.PeakRSSMiB, res.Run.BytesPerMember = 0, 0, 0, 0, 0
+	res.Run.CPU, res.Run.CPUSeconds, res.Run.RSSMiB = 0, 0, 0
+	res.Run.MeanRSSMiB, res.Run.PeakRSSMiB, res.Run.BytesPerMember, res.Run.PeakBytesPerMember = 0, 0, 0, 0
 	if err := <-restarted; err != nil {
 		return res, fmt.Errorf("restart: %w", err)
 	}

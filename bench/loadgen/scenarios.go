@@ -221,9 +221,9 @@ func compare(bin string, peers []target, sz sizes, idle bool) (comparisons, erro
 				for i := range sz.CompareLoads {
 					p := &pairs[i]
 					p.Poolchat, p.Peer = append(p.Poolchat, ours[i]), append(p.Peer, theirs[i])
-					fmt.Fprintf(os.Stderr, "  %s, %s %s, %d senders: poolchat p50 %.1f ms, p99 %.1f ms, CPU %.0f%%, %.1f KB/member; other p50 %.1f ms, p99 %.1f ms, CPU %.0f%%, %.1f KB/member\n",
-						p.Other, transport, g, p.Senders, ours[i].P50ms, ours[i].P99ms, ours[i].CPU, ours[i].BytesPerMember/1000,
-						theirs[i].P50ms, theirs[i].P99ms, theirs[i].CPU, theirs[i].BytesPerMember/1000)
+					fmt.Fprintf(os.Stderr, "  %s, %s %s, %d senders: poolchat p50 %.1f ms, p99 %.1f ms, CPU %.0f%%, %.1f (peak %.1f) KB/member; other p50 %.1f ms, p99 %.1f ms, CPU %.0f%%, %.1f (peak %.1f) KB/member\n",
+						p.Other, transport, g, p.Senders, ours[i].P50ms, ours[i].P99ms, ours[i].CPU, ours[i].BytesPerMember/1000, ours[i].PeakBytesPerMember/1000,
+						theirs[i].P50ms, theirs[i].P99ms, theirs[i].CPU, theirs[i].BytesPerMember/1000, theirs[i].PeakBytesPerMember/1000)
 				}
 				pairs = pairs[len(sz.CompareLoads):]
 			}
