@@ -23,7 +23,10 @@ import (
 // once the room is as the log left it. Members the log still holds from
 // this node's last run, or from nodes no longer alive, are reaped.
 func (p *ClientPool) Start() (follower, error) {
-	f, err := p.roomLog.Follow(1, func(e roomlog.Entry) { p.post(func() { p.apply(e) }) })
+	f, err := p.roomLog.Follow(1, func(le roomlog.Entry) {
+		e := decodeEntry(le) // here, on the follower's goroutine
+		p.post(func() { p.apply(e) })
+	})
 	if err != nil {
 		return nil, fmt.Errorf("room log: %w", err)
 	}

@@ -169,14 +169,14 @@ func TestGapInTheLog(t *testing.T) {
 	var whole, applied uint64
 	p.call(func() {
 		applied = p.applied
-		p.apply(roomlog.Entry{Seq: applied + 1, Data: []byte(`{"k":"start"}`)})
+		p.apply(decodeEntry(roomlog.Entry{Seq: applied + 1, Data: []byte(`{"k":"start"}`)}))
 		whole = p.whole
 	})
 	if whole >= applied+1 {
 		t.Fatalf("no gap, yet whole = %d after applying %d", whole, applied+1)
 	}
 	p.call(func() {
-		p.apply(roomlog.Entry{Seq: applied + 4, Data: []byte(`{"k":"start"}`)})
+		p.apply(decodeEntry(roomlog.Entry{Seq: applied + 4, Data: []byte(`{"k":"start"}`)}))
 		whole = p.whole
 	})
 	if whole != applied+3 {

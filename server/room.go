@@ -78,9 +78,26 @@ func endingFor(why string) ending {
 	return endGone
 }
 
+// decodedEntry is an entry of the log, decoded by the follower before the
+// pool applies it: the pool goroutine, which every event waits for, has
+// enough to do without decoding JSON (a seventh of its time in a storm
+// of joins).
+type decodedEntry struct {
+	Seq uint64
+	entry
+	err error // the entry could not be read
+}
+
+// decodeEntry decodes an entry of the log.
+func decodeEntry(le roomlog.Entry) decodedEntry {
+	r := decodedEntry{Seq: le.Seq}
+	r.err = json.Unmarshal(le.Data, &r.entry)
+	return r
+}
+
 // apply takes one entry of the log. An entry the room cannot read is
 // logged and skipped: it cannot have been shown to anyone.
-func (p *ClientPool) apply(le roomlog.Entry) {
+func (p *ClientPool) apply(le decodedEntry) {
 	if le.Seq != p.applied+1 {
 		// The entries between were purged before this pool saw them (a
 		// member's entries after its leave, messages past --retain): a
@@ -93,9 +110,8 @@ func (p *ClientPool) apply(le roomlog.Entry) {
 		p.seq.Store(le.Seq)
 		p.runWaiting()
 	}()
-	var e entry
-	if err := json.Unmarshal(le.Data, &e); err != nil {
-		p.log.Error("unreadable log entry", "seq", le.Seq, "err", err)
+	if e := le.entry; le.err != nil {
+		p.log.Error("unreadable log entry", "seq", le.Seq, "err", le.err)
 	} else {
 		switch e.Kind {
 		case kindJoin:
