@@ -331,7 +331,7 @@ func btoi(b bool) int {
 
 func markdown(r *results) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# poolchat benchmark\n\n%s, %s%s. Server and load generator share the machine, over loopback. The generator's WebSocket members: %s.\n\n",
+	fmt.Fprintf(&b, "# poolchat benchmark\n\n%s, %s%s. Server and load generator share the machine, over loopback. The generator's WebSocket members: %s (scenario 7 runs both kinds).\n\n",
 		r.Date, r.Machine, map[bool]string{true: ", quick sizes", false: ""}[r.Quick], clientsText(r.Clients))
 	if len(r.Rounds) > 0 {
 		b.WriteString(versusMarkdown(r))
