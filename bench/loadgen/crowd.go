@@ -308,11 +308,15 @@ func (c *crowd) sample() procSample {
 	return sum
 }
 
-func (c *crowd) delivered() int64 {
+// delivered is how many benchmark messages the crowd's members received.
+func (c *crowd) delivered() int64 { return c.count(func(r *receiver) int64 { return r.got }) }
+
+// count sums one of the receivers' counts, each read under its lock.
+func (c *crowd) count(of func(*receiver) int64) int64 {
 	var n int64
 	for _, r := range c.readers {
 		r.mu.Lock()
-		n += r.got
+		n += of(r)
 		r.mu.Unlock()
 	}
 	return n

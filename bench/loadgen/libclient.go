@@ -66,15 +66,7 @@ func (m *member) readLib() {
 			}
 			return
 		}
-		for payload := buf.Bytes(); len(payload) > 0; {
-			line := payload
-			if i := bytes.IndexByte(payload, '\n'); i >= 0 {
-				line, payload = payload[:i], payload[i+1:]
-			} else {
-				payload = nil
-			}
-			m.rec.event(line, true)
-		}
+		m.rec.events(buf.Bytes())
 		if buf.Cap() > 64<<10 {
 			buf = bytes.Buffer{} // a long roster is over; do not keep its size
 		}

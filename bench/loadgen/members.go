@@ -222,15 +222,7 @@ func (m *member) frames(b []byte) (rest []byte, open bool) {
 		case opPing:
 			m.writeFrame(opPong, payload)
 		case opText, 0:
-			for len(payload) > 0 {
-				line := payload
-				if i := bytes.IndexByte(payload, '\n'); i >= 0 {
-					line, payload = payload[:i], payload[i+1:]
-				} else {
-					payload = nil
-				}
-				m.rec.event(line, true)
-			}
+			m.rec.events(payload)
 		}
 	}
 	return b, true
@@ -332,6 +324,20 @@ const (
 	fnvOffset = 14695981039346656037
 	fnvPrime  = 1099511628211
 )
+
+// events takes a WebSocket message: one event, or several packed one per
+// line.
+func (r *receiver) events(payload []byte) {
+	for len(payload) > 0 {
+		line := payload
+		if i := bytes.IndexByte(payload, '\n'); i >= 0 {
+			line, payload = payload[:i], payload[i+1:]
+		} else {
+			payload = nil
+		}
+		r.event(line, true)
+	}
+}
 
 // event takes one TCP line or one WebSocket event (nil for a skipped line).
 func (r *receiver) event(b []byte, web bool) {

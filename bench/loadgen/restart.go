@@ -125,15 +125,7 @@ func restartUnderLoad(bin string, sz sizes) (restartResult, error) {
 }
 
 // presence is how many joins and leaves the crowd's members have seen.
-func (c *crowd) presence() int64 {
-	var n int64
-	for _, r := range c.readers {
-		r.mu.Lock()
-		n += r.presence
-		r.mu.Unlock()
-	}
-	return n
-}
+func (c *crowd) presence() int64 { return c.count(func(r *receiver) int64 { return r.presence }) }
 
 // restarter restarts a crowd's server and brings each member back into
 // its place, and its senders' messages into the log.
