@@ -17,3 +17,11 @@ func SetPanicHooks(readerText, poolText string) (restore func()) {
 	}
 	return func() { testHookInput, testHookHandle = oldInput, oldHandle }
 }
+
+// OpenConnections is how many connections the server is serving, on both
+// transports: a test can tell that one it dialled has been accepted.
+func (s *Server) OpenConnections() int {
+	s.conns.mu.Lock()
+	defer s.conns.mu.Unlock()
+	return len(s.conns.conns)
+}

@@ -297,6 +297,14 @@ func TestShutdownTellsEveryone(t *testing.T) {
 	a, b := room.Join(t), room.Join(t)
 	a.Expect("* " + b.Name + " joined")
 	pending := room.Dial(t) // not yet joined
+	// Only once the server has accepted it: a connection still in the
+	// listener's backlog when the server stops is reset by the kernel.
+	for deadline := time.Now().Add(chattest.Timeout); room.Server.OpenConnections() < 3; {
+		if time.Now().After(deadline) {
+			t.Fatal("the pending connection was never accepted")
+		}
+		time.Sleep(time.Millisecond) // polling: accepting has no event to wait on
+	}
 	room.Stop(t)
 	for _, c := range []*chattest.TCPClient{a, b} {
 		c.Expect("* server is shutting down")
