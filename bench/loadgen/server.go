@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -54,6 +55,7 @@ func (t target) start() (*serverProc, error) {
 
 // serverProc is a server started for one scenario.
 type serverProc struct {
+	procMu   sync.Mutex // guards cmd, which a restart replaces while memory is sampled
 	cmd      *exec.Cmd
 	proto    protocol
 	tcpAddr  string
@@ -120,7 +122,10 @@ func (s *serverProc) launch(httpAddr, tcpAddr string) error {
 		return errors.New("the server did not print its addresses")
 	}
 	go io.Copy(io.Discard, out)
-	s.cmd, s.httpAddr, s.tcpAddr = cmd, httpAddr, tcpAddr
+	s.procMu.Lock()
+	s.cmd = cmd
+	s.procMu.Unlock()
+	s.httpAddr, s.tcpAddr = httpAddr, tcpAddr
 	return nil
 }
 
@@ -194,7 +199,9 @@ type procSample struct {
 const clockTick = 100
 
 func (s *serverProc) sample() (procSample, error) {
+	s.procMu.Lock()
 	pid := strconv.Itoa(s.cmd.Process.Pid)
+	s.procMu.Unlock()
 	stat, err := os.ReadFile("/proc/" + pid + "/stat")
 	if err != nil {
 		return procSample{}, err
