@@ -19,7 +19,7 @@ const wasmAsset = "poolchat.wasm"
 func (s *Server) handlePage() http.Handler {
 	wasmSize := 0
 	if a := s.assets[wasmAsset]; a != nil {
-		wasmSize = len(a.variants[""].data)
+		wasmSize = int(a.variants[""].size)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		members := s.pool.Members()
