@@ -12,10 +12,7 @@ import (
 // TestTypingCrossesNodes: a page typing on one node is seen typing by the
 // pages of another, without the log; TCP members see nothing of it.
 func TestTypingCrossesNodes(t *testing.T) {
-	poolchat, nats := binaries(t)
-	ns := startNATS(t, nats, t.TempDir(), 0)
-	a := startNode(t, poolchat, "--nats", ns.url, "--node", "a")
-	b := startNode(t, poolchat, "--nats", ns.url, "--node", "b")
+	a, b := twoNodes(t)
 	nc := b.room().Join(t)
 	ann := a.room().JoinWS(t, "Ann")
 	nc.Expect("* Ann joined")
@@ -36,10 +33,7 @@ func TestTypingCrossesNodes(t *testing.T) {
 // reaches its recipient on the other node and no one else there; away and
 // back cross; a mention rings the bell of a member on the other node.
 func TestPrivateAwayMentionAcrossNodes(t *testing.T) {
-	poolchat, nats := binaries(t)
-	ns := startNATS(t, nats, t.TempDir(), 0)
-	a := startNode(t, poolchat, "--nats", ns.url, "--node", "a")
-	b := startNode(t, poolchat, "--nats", ns.url, "--node", "b")
+	a, b := twoNodes(t)
 	ann := a.room().Join(t)
 	bob := b.room().Join(t)
 	ann.Expect("* " + bob.Name + " joined")

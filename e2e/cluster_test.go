@@ -157,6 +157,15 @@ func startNode(t *testing.T, bin string, args ...string) *node {
 	return n
 }
 
+// twoNodes starts a NATS server and two poolchat nodes on it, "a" and
+// "b".
+func twoNodes(t *testing.T) (a, b *node) {
+	t.Helper()
+	poolchat, nats := binaries(t)
+	ns := startNATS(t, nats, t.TempDir(), 0)
+	return startNode(t, poolchat, "--nats", ns.url, "--node", "a"), startNode(t, poolchat, "--nats", ns.url, "--node", "b")
+}
+
 // room is the node as chattest sees a room, to dial it.
 func (n *node) room() *chattest.Room {
 	return &chattest.Room{TCPAddr: n.tcpAddr, HTTPAddr: n.httpAddr}
@@ -178,10 +187,7 @@ func (n *node) health(t *testing.T) (int, map[string]any) {
 // TestNodesShareOneOrder: members on two nodes talking at once all see
 // every message, in one order, the same on both nodes.
 func TestNodesShareOneOrder(t *testing.T) {
-	poolchat, nats := binaries(t)
-	ns := startNATS(t, nats, t.TempDir(), 0)
-	a := startNode(t, poolchat, "--nats", ns.url, "--node", "a")
-	b := startNode(t, poolchat, "--nats", ns.url, "--node", "b")
+	a, b := twoNodes(t)
 
 	sameOrderEverywhere(t, a, b)
 	if code, h := a.health(t); code != 200 || h["members"] != 6.0 || h["node"] != "a" || h["nats"] != "connected" {
@@ -192,10 +198,7 @@ func TestNodesShareOneOrder(t *testing.T) {
 // TestNodesNameRace: two nodes asked for the same name at the same moment,
 // round after round: exactly one join wins, the other hears name_taken.
 func TestNodesNameRace(t *testing.T) {
-	poolchat, nats := binaries(t)
-	ns := startNATS(t, nats, t.TempDir(), 0)
-	a := startNode(t, poolchat, "--nats", ns.url, "--node", "a")
-	b := startNode(t, poolchat, "--nats", ns.url, "--node", "b")
+	a, b := twoNodes(t)
 	for round := range 20 {
 		name := fmt.Sprintf("Racer%d", round)
 		ca, cb := a.room().DialWS(t), b.room().DialWS(t)
