@@ -95,29 +95,6 @@ func TestCluster(t *testing.T) {
 	if info.Config.Replicas != 3 || info.Cluster == nil || len(info.Cluster.Replicas) != 2 {
 		t.Fatalf("stream not in 3 copies: %+v", info.Cluster)
 	}
-	for _, l := range logs {
-		if _, f := follow(t, l, 0); consumerServer(t, l, f) != l.srv.Name() {
-			t.Errorf("the follower of %s reads from a consumer on %s", l.srv.Name(), consumerServer(t, l, f))
-		}
-	}
-}
-
-// consumerServer returns the server of f's consumer: the one consumer of
-// l's stream whose name starts with f's on a server of the follower's
-// own, if there is one, or else of the last one listed.
-func consumerServer(t *testing.T, l *Log, f *Follower) string {
-	t.Helper()
-	server := ""
-	list := l.stream.ListConsumers(context.Background())
-	for info := range list.Info() {
-		if strings.HasPrefix(info.Name, f.name) && info.Cluster != nil && server != l.srv.Name() {
-			server = info.Cluster.Leader
-		}
-	}
-	if err := list.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return server
 }
 
 func TestClusterConfig(t *testing.T) {

@@ -114,7 +114,8 @@ func (l *Log) Follow(from uint64, handle func(Entry)) (*Follower, error) {
 // own restarts wait 1 s, 2 s, 4 s... between tries, and cannot be stopped
 // while they wait.
 func (l *Log) consume(ctx context.Context, name string, from uint64) (jetstream.MessagesContext, error) {
-	cons, err := l.placeConsumer(ctx, name, jetstream.ConsumerConfig{
+	cons, err := l.js.CreateOrUpdateConsumer(ctx, l.name, jetstream.ConsumerConfig{
+		Name:              name,
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:       from,
 		AckPolicy:         jetstream.AckNonePolicy,
@@ -130,60 +131,6 @@ func (l *Log) consume(ctx context.Context, name string, from uint64) (jetstream.
 		return nil, fmt.Errorf("roomlog: follow from %d: %w", from, err)
 	}
 	return it, nil
-}
-
-// placeTries is how often placeConsumer asks for a consumer on this
-// process's server: each try lands there with a chance of one in the
-// stream's replicas, so with three all tries miss with a chance of 2 in a
-// million. A try costs a few milliseconds.
-const placeTries = 32
-
-// placeConsumer makes a consumer named name with cfg. In an embedded
-// cluster the server places a one-replica consumer on a random server of
-// the stream's, and one on another node's server puts a route and a
-// second process between every entry and this node's pool. So when this
-// process's server keeps a copy of the stream, a consumer placed
-// elsewhere is deleted and asked for again, under the name with "-2",
-// "-3"... after it, up to placeTries times; the last is kept wherever it
-// is.
-func (l *Log) placeConsumer(ctx context.Context, name string, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error) {
-	tries := 1
-	if l.clustered && l.keepsACopy(ctx) {
-		tries = placeTries
-	}
-	for try := 1; ; try++ {
-		cfg.Name = name
-		if try > 1 {
-			cfg.Name = fmt.Sprintf("%s-%d", name, try)
-		}
-		cons, err := l.js.CreateOrUpdateConsumer(ctx, l.name, cfg)
-		if err != nil || try == tries {
-			return cons, err
-		}
-		if info := cons.CachedInfo(); info.Cluster == nil || info.Cluster.Leader == l.srv.Name() {
-			return cons, nil
-		}
-		// Left to consumerIdle if this fails.
-		_ = l.js.DeleteConsumer(ctx, l.name, cfg.Name)
-	}
-}
-
-// keepsACopy reports whether this process's server keeps a copy of the
-// room's stream (false when the stream cannot say now).
-func (l *Log) keepsACopy(ctx context.Context) bool {
-	info, err := l.stream.Info(ctx)
-	if err != nil || info.Cluster == nil {
-		return false
-	}
-	if info.Cluster.Leader == l.srv.Name() {
-		return true
-	}
-	for _, r := range info.Cluster.Replicas {
-		if r.Name == l.srv.Name() {
-			return true
-		}
-	}
-	return false
 }
 
 // stuckAfter is how long a follower may receive nothing while the log
