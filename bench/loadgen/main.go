@@ -93,6 +93,7 @@ func main() {
 	gorilla := flag.String("gorilla", "", "gorilla/websocket's chat example's binary, for scenario 7")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "have the server write a CPU profile to this `file`")
 	flag.StringVar(&memProfile, "memprofile", "", "have the server write a heap profile to this `file` when stopped")
+	flag.StringVar(&serverLogs, "serverlogs", "", "write each server's stderr to a file in this `directory` (default: discarded)")
 	idle := flag.Int("idle", 0, "members per transport for the idle-memory scenario (default: the scenario's)")
 	soakFor := flag.Duration("soak", 0, "instead of the scenarios, soak the server for this long and append the result to bench/NOTES.md")
 	selfProfile := flag.String("selfprofile", "", "write the load generator's own CPU profile to this `file`")

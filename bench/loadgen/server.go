@@ -25,6 +25,10 @@ var cpuProfile string
 // heap profile as it is stopped, members still connected.
 var memProfile string
 
+// serverLogs, when set (-serverlogs), is a directory where each started
+// server's stderr goes, one file per process; otherwise it is discarded.
+var serverLogs string
+
 // protocol is what a benchmarked server speaks.
 type protocol int
 
@@ -88,6 +92,14 @@ func startServer(bin string, extra ...string) (*serverProc, error) {
 func (s *serverProc) launch(httpAddr, tcpAddr string) error {
 	cmd := exec.Command(s.bin, append([]string{"--http-addr", httpAddr, "--tcp-addr", tcpAddr}, s.args...)...)
 	cmd.Stderr = io.Discard
+	if serverLogs != "" {
+		f, err := os.CreateTemp(serverLogs, "poolchat-*.log")
+		if err != nil {
+			return err
+		}
+		defer f.Close() // the process has its own copy once started
+		cmd.Stderr = f
+	}
 	// The room's log on disk, as a user runs it; by the environment, so a
 	// binary from before the log still starts.
 	cmd.Env = append(os.Environ(), "POOLCHAT_DATA="+s.dataDir)
