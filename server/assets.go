@@ -1,5 +1,8 @@
 package server
 
+// The browser files: served from the binary, compressed when the browser
+// accepts it, revalidated by ETag.
+
 import (
 	"crypto/sha256"
 	"encoding/hex"
@@ -116,6 +119,13 @@ func (s *Server) handleAssets() http.Handler {
 			}
 		}
 		v := a.variants[enc]
+		f, err := v.open()
+		if err != nil {
+			s.log.Error("open asset", "err", err)
+			http.Error(w, "asset unavailable", http.StatusInternalServerError)
+			return
+		}
+		defer f.Close()
 		h := w.Header()
 		h.Set("Content-Type", a.contentType)
 		h.Set("Cache-Control", "no-cache") // always revalidate: a 304 costs one round trip
@@ -124,13 +134,6 @@ func (s *Server) handleAssets() http.Handler {
 		if enc != "" {
 			h.Set("Content-Encoding", enc)
 		}
-		f, err := v.open()
-		if err != nil {
-			s.log.Error("open asset", "err", err)
-			http.Error(w, "asset unavailable", http.StatusInternalServerError)
-			return
-		}
-		defer f.Close()
 		http.ServeContent(w, r, "", time.Time{}, f)
 	})
 }

@@ -1,5 +1,6 @@
-// Tests of how the browser files are held in memory.
 package server
+
+// Tests of how the browser files are held in memory.
 
 import (
 	"runtime"
