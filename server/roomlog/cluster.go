@@ -25,9 +25,10 @@ import (
 // the others this long, then gives up with an error that says so.
 const ClusterWait = 2 * time.Minute
 
-// A try, within ClusterWait, to open the stream or the bucket waits
+// A try (retry), within ClusterWait to open the stream or the bucket,
+// within the caller's context for a request to them later, waits
 // firstAttempt for an answer, and each next one twice as long, up to
-// lastAttempt: a request made before the cluster has a leader gets no
+// lastAttempt: a request made while the cluster has no leader gets no
 // answer at all, and the leader's answer to a creation comes only once
 // the new stream's servers have elected theirs. clusterRetry is the pause
 // between tries.
@@ -147,20 +148,12 @@ func splitAddr(addr string) (string, int, error) {
 // sorts of errors (no responders, no meta leader, insufficient resources,
 // no suitable peers): each is a reason to wait, not to give up.
 func (l *Log) untilFormed(ctx context.Context, what string, try func(context.Context) error) error {
-	for attempt := firstAttempt; ; attempt = min(2*attempt, lastAttempt) {
-		actx, cancel := context.WithTimeout(ctx, attempt)
-		err := try(actx)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("the cluster did not form within %v: routed to %d other server(s) (are enough --cluster-peers up?); %s: %w",
-				ClusterWait, l.srv.NumRemotes(), what, err)
-		case <-time.After(clusterRetry):
-		}
+	err := retry(ctx, func(error) bool { return true }, try)
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("the cluster did not form within %v: routed to %d other server(s) (are enough --cluster-peers up?); %s: %w",
+			ClusterWait, l.srv.NumRemotes(), what, err)
 	}
+	return err
 }
 
 // watchRoutes marks the log's connection as down while its server is

@@ -27,10 +27,6 @@ const epochKey = "poolchat_epoch"
 // caller's context (opening the stream).
 const requestTimeout = 10 * time.Second
 
-// noLeaderRetry is how soon Append tries again when the stream has no
-// leader.
-const noLeaderRetry = 100 * time.Millisecond
-
 // ErrClosed is returned by the methods of a Log after Close.
 var ErrClosed = errors.New("roomlog: log closed")
 
@@ -352,7 +348,11 @@ func (l *Log) Alive(ctx context.Context, node string) error {
 		return err
 	}
 	defer l.ops.Done()
-	if _, err := l.nodes.PutString(ctx, node, time.Now().UTC().Format(time.RFC3339)); err != nil {
+	err := retry(ctx, unanswered, func(ctx context.Context) error {
+		_, err := l.nodes.PutString(ctx, node, time.Now().UTC().Format(time.RFC3339))
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("roomlog: node %s alive: %w", node, err)
 	}
 	return nil
@@ -367,7 +367,11 @@ func (l *Log) Nodes(ctx context.Context) (map[string]bool, error) {
 	}
 	defer l.ops.Done()
 	prefix := "$KV." + l.nodes.Bucket() + "."
-	info, err := l.nodesLog.Info(ctx, jetstream.WithSubjectFilter(prefix+">"))
+	var info *jetstream.StreamInfo
+	err := retry(ctx, unanswered, func(ctx context.Context) (err error) {
+		info, err = l.nodesLog.Info(ctx, jetstream.WithSubjectFilter(prefix+">"))
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("roomlog: nodes: %w", err)
 	}
@@ -376,6 +380,34 @@ func (l *Log) Nodes(ctx context.Context) (map[string]bool, error) {
 		alive[strings.TrimPrefix(subject, prefix)] = true
 	}
 	return alive, nil
+}
+
+// retry calls try until it succeeds, fails for a reason again does not
+// tell it to try again, or ctx ends, and returns its last error. Each try
+// waits firstAttempt for an answer, each next one twice as long, up to
+// lastAttempt, with clusterRetry between them.
+func retry(ctx context.Context, again func(error) bool, try func(context.Context) error) error {
+	for attempt := firstAttempt; ; attempt = min(2*attempt, lastAttempt) {
+		actx, cancel := context.WithTimeout(ctx, attempt)
+		err := try(actx)
+		cancel()
+		if err == nil || !again(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(clusterRetry):
+		}
+	}
+}
+
+// unanswered says whether err is a request that got no answer: sent while
+// its stream had no leader (a cluster forming, or electing a new one after
+// losing a server), it may be dropped or refused for want of responders,
+// and the same request sent again reaches the new leader.
+func unanswered(err error) bool {
+	return noResponders(err) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)
 }
 
 // openStream returns the stream cfg names and its epoch, creating the
@@ -434,7 +466,11 @@ func (l *Log) LastSeq(ctx context.Context) (uint64, error) {
 		return 0, err
 	}
 	defer l.ops.Done()
-	info, err := l.stream.Info(ctx)
+	var info *jetstream.StreamInfo
+	err := retry(ctx, unanswered, func(ctx context.Context) (err error) {
+		info, err = l.stream.Info(ctx)
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("roomlog: last seq: %w", err)
 	}
@@ -454,10 +490,10 @@ func (l *Log) LastSeq(ctx context.Context) (uint64, error) {
 //
 // An Append that returns an error may still have stored its entry (the
 // acknowledgement was lost, or ctx ended while waiting for it): retry with
-// the same msgID to learn its sequence without storing it twice. A ctx
-// without a deadline waits at most 5 seconds (the NATS client's default)
-// for an answer. While the stream has no leader (a cluster electing one),
-// Append waits for it as long as ctx allows.
+// the same msgID to learn its sequence without storing it twice. Append
+// itself tries again, while ctx allows, when the stream has no leader to
+// answer (a cluster electing one), and, for an entry with a msgID, when an
+// answer does not come or the first try is still being stored.
 func (l *Log) Append(ctx context.Context, subject, msgID string, data []byte) (uint64, error) {
 	if err := checkSubject(subject, false); err != nil {
 		return 0, err
@@ -467,27 +503,41 @@ func (l *Log) Append(ctx context.Context, subject, msgID string, data []byte) (u
 	}
 	defer l.ops.Done()
 	opts := []jetstream.PublishOpt{jetstream.WithExpectStream(l.name)}
+	again := noResponders // nothing was stored: safe to send again
 	if msgID != "" {
 		opts = append(opts, jetstream.WithMsgID(msgID))
+		again = func(err error) bool { return unanswered(err) || storing(err) }
 	}
-	for {
+	var seq uint64
+	err := retry(ctx, again, func(ctx context.Context) error {
 		ack, err := l.js.Publish(ctx, l.prefix+subject, data, opts...)
 		if err == nil {
-			return ack.Sequence, nil
+			seq = ack.Sequence
 		}
-		// No responders: the stream has no leader now (one of a cluster's
-		// servers died, the rest are electing another), and nothing was
-		// stored. Wait for the new leader while ctx allows.
-		if !errors.Is(err, jetstream.ErrNoStreamResponse) && !errors.Is(err, nats.ErrNoResponders) {
-			return 0, fmt.Errorf("roomlog: append to %s: %w", subject, err)
-		}
-		select {
-		case <-ctx.Done():
-			return 0, fmt.Errorf("roomlog: append to %s: %w", subject, err)
-		case <-time.After(noLeaderRetry):
-		}
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("roomlog: append to %s: %w", subject, err)
 	}
+	return seq, nil
 }
+
+// noResponders says whether err is a request no server took up: the
+// stream has no leader now, and nothing was stored.
+func noResponders(err error) bool {
+	return errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders)
+}
+
+// storing says whether err is JetStream's answer to an entry whose msgID
+// an earlier try holds and is still storing: the next try learns its seq.
+func storing(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == duplicateInProcess
+}
+
+// duplicateInProcess is JetStream's error code for a msgID whose first
+// entry is still being stored (JSStreamDuplicateMessageConflict).
+const duplicateInProcess jetstream.ErrorCode = 10158
 
 // Trim removes the entries whose subject matches subject (wildcards
 // allowed: "msg.>") except the last keep of them, counted across all the
