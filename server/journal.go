@@ -410,10 +410,16 @@ func (p *ClientPool) appendMessage(m *Member, e entry) {
 	p.appendOrTell(m, e)
 }
 
-// appendOrTell appends e for m, or tells m the room could not take it.
+// appendOrTell appends e for m, or tells m the room could not take it:
+// unless e is a message the room has applied already, its append having
+// lost only its answer.
 func (p *ClientPool) appendOrTell(m *Member, e entry) {
 	if _, err := p.append(m, e); err != nil {
-		p.tellAfter(m, errLogDown)
+		stored := false
+		p.call(func() { stored = e.MsgID != "" && m.lastStored == e.MsgID })
+		if !stored {
+			p.tellAfter(m, errLogDown)
+		}
 	}
 }
 

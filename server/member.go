@@ -44,6 +44,7 @@ type Member struct {
 	away        bool
 	awayReason  string
 	mentioned   bool   // the message being broadcast names it: it gets its own copy
+	lastStored  string // the msg_id of the last of its messages the room applied
 	entry       []byte // this member in existing_users, see rosterEntry
 	joined      bool
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"path"
 	"sync"
 	"time"
@@ -19,10 +20,33 @@ type memLog struct {
 	ids     map[string]uint64
 	grew    chan struct{} // closed and replaced at each append
 	closed  bool
+	lose    loss       // how Append fails, while set
+	handed  uint64     // the last seq the follower has handed over
+	follows *sync.Cond // signalled when handed grows
 }
 
+// loss is how the log's Append fails (memLog.lose).
+type loss int
+
+const (
+	loseNothing loss = iota
+	loseEntry        // nothing is stored, and an error returned
+	loseAnswer       // the entry is stored and followed, and an error returned
+)
+
+var errLost = errors.New("memlog: answer lost")
+
 func newMemLog() *memLog {
-	return &memLog{ids: map[string]uint64{}, grew: make(chan struct{})}
+	l := &memLog{ids: map[string]uint64{}, grew: make(chan struct{})}
+	l.follows = sync.NewCond(&l.mu)
+	return l
+}
+
+// setLoss makes Append fail in the given way from now on.
+func (l *memLog) setLoss(how loss) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lose = how
 }
 
 func (l *memLog) Epoch() string { return "memory" }
@@ -39,14 +63,23 @@ func (l *memLog) Append(_ context.Context, subject, msgID string, data []byte) (
 	if l.closed {
 		return 0, roomlog.ErrClosed
 	}
-	if seq, ok := l.ids[msgID]; ok {
-		return seq, nil
+	if l.lose == loseEntry {
+		return 0, errLost
 	}
-	seq := uint64(len(l.entries) + 1)
-	l.entries = append(l.entries, roomlog.Entry{Seq: seq, Subject: subject, Data: data, Time: time.Now()})
-	l.ids[msgID] = seq
-	close(l.grew)
-	l.grew = make(chan struct{})
+	seq, ok := l.ids[msgID]
+	if !ok {
+		seq = uint64(len(l.entries) + 1)
+		l.entries = append(l.entries, roomlog.Entry{Seq: seq, Subject: subject, Data: data, Time: time.Now()})
+		l.ids[msgID] = seq
+		close(l.grew)
+		l.grew = make(chan struct{})
+	}
+	if l.lose == loseAnswer {
+		for l.handed < seq { // as when the server that stored it dies before answering
+			l.follows.Wait()
+		}
+		return 0, errLost
+	}
 	return seq, nil
 }
 
@@ -67,6 +100,10 @@ func (l *memLog) Follow(from uint64, handle func(roomlog.Entry)) (follower, erro
 			l.mu.Unlock()
 			for _, e := range batch {
 				handle(e)
+				l.mu.Lock()
+				l.handed = e.Seq
+				l.follows.Broadcast()
+				l.mu.Unlock()
 			}
 			select {
 			case <-grew:

@@ -129,6 +129,7 @@ func (p *ClientPool) apply(le decodedEntry) {
 		case kindSay:
 			testHookHandle(e.Text)
 			p.countMessage(e)
+			p.noteStored(e)
 			f := messageFrame(e, le.Seq)
 			p.history.add(le.Seq, e.Time, f)
 			p.recent.add(le.Seq, e.Time, f)
@@ -136,6 +137,7 @@ func (p *ClientPool) apply(le decodedEntry) {
 			p.untrimmed++
 		case kindPrivate:
 			p.countMessage(e)
+			p.noteStored(e)
 			p.applyPrivate(le.Seq, e)
 			p.untrimmed++
 		case kindAway, kindBack:
@@ -269,6 +271,16 @@ func (p *ClientPool) detach(m *Member) {
 func (p *ClientPool) countMessage(e entry) {
 	if m := p.pool[e.ID]; m != nil && m.out != nil {
 		p.metrics.messages.Inc()
+	}
+}
+
+// noteStored records on the member of this node who sent message e that
+// the room has it, so that an append of it that fails afterwards (its
+// answer lost with a dying server) does not ask the member to send it
+// again.
+func (p *ClientPool) noteStored(e entry) {
+	if m := p.pool[e.ID]; m != nil && m.out != nil {
+		m.lastStored = e.MsgID
 	}
 }
 
