@@ -17,14 +17,20 @@ import (
 
 // aliveEvery is how often this node says it is alive and looks for nodes
 // that are not; with roomlog.NodeTTL it bounds how long a dead node's TCP
-// members stay listed: NodeTTL + aliveEvery, while the nodes' bucket keeps
-// its leader.
-const aliveEvery = time.Second
+// members stay listed: NodeTTL + aliveEvery, and the bucket's own check
+// for expired keys (at most a few hundred milliseconds late), while the
+// nodes' bucket keeps its leader.
+const aliveEvery = 500 * time.Millisecond
+
+// aliveWork bounds a tick's requests (the word, the look at the others,
+// the leaves of those gone): longer than a tick, so that a busy machine
+// delays the next tick rather than failing this one.
+const aliveWork = 2 * time.Second
 
 // steadyTicks is at how many ticks in a row this node's word must have
-// been stored before it reaps anyone (watchNodes): the first, one more for
-// every other node to have said it is alive again, and one to spare.
-const steadyTicks = 3
+// been stored before it reaps anyone (watchNodes): the first, then two
+// seconds for every other node to have said it is alive again.
+const steadyTicks = 1 + int(2*time.Second/aliveEvery)
 
 // lostAfter is how long NATS may be out of reach before this node tells
 // its members and stops serving.
@@ -41,9 +47,12 @@ func defaultNodeName() string {
 	return strings.ReplaceAll(host, ".", "-") + "-" + hex.EncodeToString(b[:])
 }
 
-// watchNodes says this node is alive every aliveEvery, reaps the members
-// of nodes that are not, purges what the log no longer needs, and serves
-// the room again once it has lost it and NATS is back, until ctx ends.
+// watchNodes says this node is alive every aliveEvery, from before the
+// pool has replayed the log (a long replay must not let this node's word
+// expire), until ctx ends. Once started is closed (the replay done), it
+// also reaps the members of nodes that are not alive, purges what the log
+// no longer needs, and serves the room again once it has lost it and
+// NATS is back.
 //
 // It reaps, or serves again (which reaps too), only once its own word has
 // been stored at steadyTicks ticks in a row since the last failure. While
@@ -51,10 +60,10 @@ func defaultNodeName() string {
 // and the rest take seconds to elect another; this node or the others
 // were cut off), every node's word expires; the first to be stored again
 // must not take the others for dead before they have had a tick of their
-// own to say otherwise. A word sent while there is no leader fails at
-// once, so every live node is stored again at its first tick after the
-// election.
-func (s *Server) watchNodes(ctx context.Context) {
+// own to say otherwise. A word sent while there is no leader is sent
+// again until one answers, so every live node is stored again soon after
+// the election.
+func (s *Server) watchNodes(ctx context.Context, started <-chan struct{}) {
 	tick := time.NewTicker(aliveEvery)
 	defer tick.Stop()
 	steady := 0 // ticks in a row at which this node's word was stored
@@ -64,11 +73,11 @@ func (s *Server) watchNodes(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		rctx, cancel := context.WithTimeout(ctx, aliveEvery)
+		rctx, cancel := context.WithTimeout(ctx, aliveWork)
 		if s.pool.roomLog.Embedded() {
 			// A log of its own, in this process: no other node to tell or
 			// to reap, and it cannot be lost. Each word would be garbage,
-			// ~50 KB a second of requests, which an idle server's
+			// ~100 KB a second of requests, which an idle server's
 			// memory would carry until the next collection.
 			s.pool.forgetDue(rctx)
 			s.pool.trimDue(rctx)
@@ -83,7 +92,7 @@ func (s *Server) watchNodes(ctx context.Context) {
 			if s.unavailable.Load() {
 				err = nil // said when the room was lost; nothing new until NATS is back
 			}
-		case steady < steadyTicks:
+		case steady < steadyTicks, !closed(started): // not steady yet, or the log not yet replayed
 		case s.unavailable.Load():
 			if s.pool.roomLog.Connected() {
 				err = s.regainRoom()
@@ -104,6 +113,16 @@ func (s *Server) watchNodes(ctx context.Context) {
 		if err != nil && ctx.Err() == nil {
 			s.log.Warn("node liveness", "err", err)
 		}
+	}
+}
+
+// closed says whether c is closed.
+func closed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
 	}
 }
 

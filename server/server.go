@@ -251,8 +251,12 @@ func (s *Server) Serve(ctx context.Context) error {
 	aliveCtx, cancelAlive := context.WithTimeout(context.Background(), appendTimeout)
 	err := s.pool.roomLog.Alive(aliveCtx, s.pool.node)
 	cancelAlive()
+	watchCtx, stopWatching := context.WithCancel(context.Background())
+	defer stopWatching()
+	started := make(chan struct{})
 	var follower follower
 	if err == nil {
+		background.Go(func() { s.watchNodes(watchCtx, started) })
 		follower, err = s.pool.Start() // a stop asked for now comes after the replay
 	}
 	if err != nil {
@@ -268,9 +272,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		return err
 	}
 	defer stopSignals()
-	watchCtx, stopWatching := context.WithCancel(context.Background())
-	defer stopWatching()
-	background.Go(func() { s.watchNodes(watchCtx) })
+	close(started)
 	background.Go(func() { s.acceptTCP() })
 	httpErr := make(chan error, 1)
 	background.Go(func() {
