@@ -228,7 +228,9 @@ func (l *Log) connect(cfg Config, room, urls string, opts ...nats.Option) (err e
 		return fmt.Errorf("roomlog: connect to nats: %w", err)
 	}
 	l.up.Store(true)
-	if l.js, err = jetstream.New(l.nc); err != nil {
+	// An append whose answer never comes (its server died) is given up
+	// by its caller; the client forgets it after requestTimeout.
+	if l.js, err = jetstream.New(l.nc, jetstream.WithPublishAsyncTimeout(requestTimeout)); err != nil {
 		return fmt.Errorf("roomlog: %w", err)
 	}
 	storage := jetstream.FileStorage
@@ -407,7 +409,8 @@ func retry(ctx context.Context, again func(error) bool, try func(context.Context
 // losing a server), it may be dropped or refused for want of responders,
 // and the same request sent again reaches the new leader.
 func unanswered(err error) bool {
-	return noResponders(err) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)
+	return notSent(err) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, jetstream.ErrAsyncPublishTimeout)
 }
 
 // openStream returns the stream cfg names and its epoch, creating the
@@ -503,18 +506,29 @@ func (l *Log) Append(ctx context.Context, subject, msgID string, data []byte) (u
 	}
 	defer l.ops.Done()
 	opts := []jetstream.PublishOpt{jetstream.WithExpectStream(l.name)}
-	again := noResponders // nothing was stored: safe to send again
+	again := notSent // nothing was stored: safe to send again
 	if msgID != "" {
 		opts = append(opts, jetstream.WithMsgID(msgID))
 		again = func(err error) bool { return unanswered(err) || storing(err) }
 	}
 	var seq uint64
 	err := retry(ctx, again, func(ctx context.Context) error {
-		ack, err := l.js.Publish(ctx, l.prefix+subject, data, opts...)
-		if err == nil {
-			seq = ack.Sequence
+		// Asynchronously: the acknowledgement comes to one handler for
+		// all of them, rather than to a reply subscription each, which a
+		// storm of joins pays for in garbage (NOTES.md, issue 12).
+		f, err := l.js.PublishAsync(l.prefix+subject, data, opts...)
+		if err != nil {
+			return err
 		}
-		return err
+		select {
+		case ack := <-f.Ok():
+			seq = ack.Sequence
+			return nil
+		case err := <-f.Err():
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	})
 	if err != nil {
 		return 0, fmt.Errorf("roomlog: append to %s: %w", subject, err)
@@ -522,10 +536,11 @@ func (l *Log) Append(ctx context.Context, subject, msgID string, data []byte) (u
 	return seq, nil
 }
 
-// noResponders says whether err is a request no server took up: the
-// stream has no leader now, and nothing was stored.
-func noResponders(err error) bool {
-	return errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders)
+// notSent says whether err is a request that was not sent, or that no
+// server took up (the stream has no leader now): nothing was stored.
+func notSent(err error) bool {
+	return errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) ||
+		errors.Is(err, jetstream.ErrTooManyStalledMsgs)
 }
 
 // storing says whether err is JetStream's answer to an entry whose msgID
