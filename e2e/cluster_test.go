@@ -373,8 +373,10 @@ func tryStartCluster(t *testing.T, bin string, n int, args ...string) ([]*node, 
 }
 
 // launchNode runs poolchat on port-0 loopback addresses with args and
-// returns it once it serves. It returns its failure instead of failing the
-// test, so that several nodes can start at once.
+// returns it once it has printed its addresses: its listeners are open,
+// and connections wait there until it has replayed the log and serves
+// (waitServing). It returns its failure instead of failing the test, so
+// that several nodes can start at once.
 func launchNode(t *testing.T, bin string, args ...string) (*node, error) {
 	cmd := exec.Command(bin, append([]string{"--http-addr", "127.0.0.1:0", "--tcp-addr", "127.0.0.1:0"}, args...)...)
 	stdout, err := cmd.StdoutPipe()
