@@ -35,7 +35,7 @@ func (p *ClientPool) Start() (follower, error) {
 		return nil, err
 	}
 	p.call(func() { p.replayed = p.applied })
-	ctx, cancel := context.WithTimeout(context.Background(), appendTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), startReapTimeout)
 	defer cancel()
 	if err := p.reap(ctx, true); err != nil {
 		f.Stop()
@@ -43,6 +43,13 @@ func (p *ClientPool) Start() (follower, error) {
 	}
 	return f, nil
 }
+
+// startReapTimeout bounds Start's look at which nodes are alive. In a
+// cluster that has just formed, the nodes' bucket may take more than
+// appendTimeout to answer it (its servers still settling who answers),
+// though it already takes this node's word; a node that gave up then
+// would not start at all.
+const startReapTimeout = 30 * time.Second
 
 // catchUp returns once the pool has applied everything the log held when
 // it was called. The log's last seq may be of an entry since forgotten,
