@@ -20,10 +20,13 @@ const (
 // frame is one outgoing event encoded for both transports: CRLF-terminated
 // lines for TCP and one JSON object for the WebSocket. A frame is encoded
 // once and its bytes are shared by every recipient, so they are never
-// modified after encoding.
+// modified after encoding. A large event may go in pieces (roster.go): its
+// first frame then holds the start (on the WebSocket, the whole frame's
+// header too), and each further piece is a part.
 type frame struct {
-	tcp []byte
-	web []byte
+	tcp  []byte
+	web  []byte
+	part bool // continues the event of the frame before it
 }
 
 // The WebSocket events, as they appear on the wire (docs/PROTOCOL.md).
@@ -143,37 +146,6 @@ func welcomeFrame(m *Member, seq uint64, epoch string, recovered *bool) frame {
 		web: mustJSON(wireWelcome{Type: "welcome", ID: m.id, Name: m.name, Seq: seq, Epoch: epoch,
 			Resume: m.token, Resumed: recovered != nil, Recovered: recovered}),
 	}
-}
-
-// rosterFrame lists the members in join order, for one recipient: the
-// `* online now` line on TCP, the `existing_users` event on the WebSocket.
-// Only the recipient's form is built, and each member's entry was encoded
-// when it was named, so a roster of thousands costs one copy.
-func rosterFrame(members []*Member, via Transport) frame {
-	if via == ViaTCP {
-		tcp := make([]byte, 0, 32+len(members)*16)
-		tcp = append(tcp, "* online now ("...)
-		tcp = append(strconv.AppendInt(tcp, int64(len(members)), 10), "): "...)
-		for i, m := range members {
-			if i > 0 {
-				tcp = append(tcp, ", "...)
-			}
-			tcp = append(tcp, m.name...)
-			if m.away {
-				tcp = append(tcp, " (away)"...)
-			}
-		}
-		return frame{tcp: append(tcp, '\r', '\n')}
-	}
-	web := make([]byte, 0, 40+len(members)*64)
-	web = append(web, `{"type":"existing_users","users":[`...)
-	for i, m := range members {
-		if i > 0 {
-			web = append(web, ',')
-		}
-		web = append(web, m.entry...)
-	}
-	return frame{web: append(web, "]}"...)}
 }
 
 // rosterEntry is a member's object in `existing_users`.

@@ -464,7 +464,7 @@ func (p *ClientPool) heardSignal(data []byte) {
 func (p *ClientPool) handle(m *Member, cmd Command) {
 	switch cmd.Kind {
 	case CommandWho:
-		p.tellSnapshot(m, rosterFrame(p.order, m.via))
+		p.tellSnapshot(m, p.roster.frames(p.order, m.via)...)
 	case CommandHelp:
 		p.tell(m, noticeFrame(helpLines...))
 	case CommandHistory:

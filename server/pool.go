@@ -34,6 +34,7 @@ type ClientPool struct {
 	pool      map[string]*Member // joined members by id
 	names     map[string]*Member // joined members by name key
 	order     []*Member          // joined members in join order
+	roster    rosterList         // their entries, as newcomers get them
 	pending   map[string]*Member // this node's members whose join or resume is not yet applied, by id
 	tokens    map[string]*Member // web members by the hash of their resume token
 	history   *history           // messages
@@ -193,7 +194,10 @@ func (p *ClientPool) churned() {
 
 // returnMemory runs when a storm is over.
 func (p *ClientPool) returnMemory() {
-	p.post(func() { p.churn = 0 })
+	p.post(func() {
+		p.churn = 0
+		p.roster = rosterList{} // the next to ask lists everyone again
+	})
 	// Two collections: each also halves the stacks of goroutines that use
 	// little of theirs, and a member's reader grew its stack while joining.
 	runtime.GC()
@@ -293,7 +297,11 @@ func (p *ClientPool) tell(m *Member, f frame) bool {
 func (p *ClientPool) tellSnapshot(m *Member, frames ...frame) bool {
 	if m.out.pushSnapshot(frames...) {
 		p.touch(m.out)
-		p.metrics.deliveries[m.via].Add(len(frames))
+		for _, f := range frames {
+			if !f.part {
+				p.metrics.deliveries[m.via].Inc()
+			}
+		}
 		return true
 	}
 	p.drop(m)

@@ -194,7 +194,8 @@ func (p *ClientPool) applyJoin(seq uint64, e entry) {
 		p.metrics.joins[m.via].Inc()
 		p.log.Info("join", "id", m.id, "name", m.name, "via", m.via, "addr", m.addr, "seq", seq)
 		// The snapshot always fits (outbox contract 4), so m is announced.
-		p.tellSnapshot(m, welcomeFrame(m, seq, p.roomLog.Epoch(), nil), rosterFrame(p.order, m.via), historyFrame(p.history.forNewcomer()))
+		snapshot := append([]frame{welcomeFrame(m, seq, p.roomLog.Epoch(), nil)}, p.roster.frames(p.order, m.via)...)
+		p.tellSnapshot(m, append(snapshot, historyFrame(p.history.forNewcomer()))...)
 		answer(nil)
 	}
 	p.broadcastNumbered(seq, joinedFrame(m, seq), m)
@@ -243,7 +244,7 @@ func (p *ClientPool) applyResume(seq uint64, e entry) {
 	if m.resumeSince > p.applied {
 		recovered = false // a seq from another log
 	}
-	frames := []frame{welcomeFrame(m, seq, p.roomLog.Epoch(), &recovered), rosterFrame(p.order, m.via)}
+	frames := append([]frame{welcomeFrame(m, seq, p.roomLog.Epoch(), &recovered)}, p.roster.frames(p.order, m.via)...)
 	if recovered {
 		frames = append(frames, missedFrames(missed)...)
 	} else {

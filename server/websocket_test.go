@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -168,9 +169,22 @@ func TestWSFraming(t *testing.T) {
 	if !bytes.Equal(bytes.Join(got, nil), bytes.Join(want, nil)) || len(got) != 3 {
 		t.Errorf("encoded %q, want %q", got, want)
 	}
-	big := bytes.Repeat([]byte("x"), maxPacked+1)
+	big := append([]byte("{"), bytes.Repeat([]byte("x"), maxPacked)...)
 	if b, tail, n := (wsFraming{}).encode(nil, [][]byte{big, []byte("{}")}); n != 1 || &tail[0] != &big[0] || !bytes.Equal(b, appendFrameHeader(nil, opText, len(big))) {
 		t.Errorf("a large event: header % x, n %d", b, n)
+	}
+
+	// A frame in pieces: the small ones copied together, a large one
+	// uncopied after them, and the next event framed anew.
+	head, list := []byte{0x81, 126, 0, 0}, append([]byte("["), bytes.Repeat([]byte("x"), maxPacked)...)
+	batch = [][]byte{ping, head, list, []byte("]}"), []byte(`{"d":4}`)}
+	b, tail, n := wsFraming{}.encode(nil, batch)
+	if n != 3 || &tail[0] != &list[0] || !bytes.Equal(b, append(slices.Clone(ping), head...)) {
+		t.Errorf("pieces before a large one: % x, tail of %d bytes, n %d", b, len(tail), n)
+	}
+	b, tail, n = wsFraming{}.encode(nil, batch[3:])
+	if n != 1 || tail != nil || string(b) != "]}" {
+		t.Errorf("the last piece: %q, n %d", b, n)
 	}
 	for _, size := range []int{125, 126, 65535, 65536} {
 		h := appendFrameHeader(nil, opText, size)

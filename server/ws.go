@@ -265,20 +265,31 @@ func (s *Server) keepAlive(m *Member, conn net.Conn) (heard, stop func()) {
 }
 
 // wsFraming puts events on a WebSocket: queued events packed, one per
-// line, into as few text frames as possible. Control frames (pings,
-// pongs) are queued whole and go as they are; they start with the final
-// bit set, where every event is JSON and starts with '{'.
+// line, into as few text frames as possible. Every event is JSON and
+// starts with '{'; anything else queued is already on the wire's terms
+// (a control frame, or a piece of a frame whose first piece carries its
+// header: roster.go) and goes as it is.
 type wsFraming struct{}
 
 func (wsFraming) encode(buf []byte, batch [][]byte) (out, tail []byte, n int) {
-	switch {
-	case isFrame(batch[0]):
-		return append(buf, batch[0]...), nil, 1
-	case len(batch[0]) > maxPacked:
+	if isWire(batch[0]) {
+		for n < len(batch) && isWire(batch[n]) {
+			if len(batch[n]) > maxPacked {
+				return buf, batch[n], n + 1 // a large piece goes uncopied, after the ones before it
+			}
+			if n > 0 && len(buf)+len(batch[n]) > maxPacked {
+				break
+			}
+			buf = append(buf, batch[n]...)
+			n++
+		}
+		return buf, nil, n
+	}
+	if len(batch[0]) > maxPacked {
 		return appendFrameHeader(buf, opText, len(batch[0])), batch[0], 1
 	}
 	events := 1
-	for events < len(batch) && !isFrame(batch[events]) {
+	for events < len(batch) && !isWire(batch[events]) {
 		events++
 	}
 	n, size := packed(batch[:events], 1)
@@ -299,6 +310,6 @@ func (wsFraming) lastWords(end ending) []byte {
 	return closeFrame(end.status, end.reason)
 }
 
-// isFrame reports whether a queued item is a whole WebSocket frame rather
-// than an event.
-func isFrame(b []byte) bool { return b[0]&0x80 != 0 }
+// isWire reports whether a queued item goes on the wire as it is, rather
+// than being an event to frame.
+func isWire(b []byte) bool { return b[0] != '{' }
