@@ -119,6 +119,69 @@ func (o *outbox) push(f frame) bool {
 	return o.pushLocked(f, false)
 }
 
+// pushRun queues an event the pool copied into its broadcast runs: when
+// it follows the last one queued in the same run, the two become one item.
+func (o *outbox) pushRun(f frame) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	b, sep := f.tcp, 0
+	if o.via == ViaWeb {
+		b, sep = f.web, 1
+	}
+	if n := len(o.queue); n > 0 && len(b) > 0 && o.state == outboxOpen {
+		last := o.queue[n-1]
+		if joined := len(last) + sep + len(b); joined <= cap(last) && joined <= maxPacked && &last[:joined][joined-len(b)] == &b[0] {
+			if counted := o.queued - o.exempt; counted > 0 && counted+sep+len(b) > o.limit {
+				return false
+			}
+			o.queue[n-1] = last[:joined]
+			o.queued += sep + len(b)
+			return true
+		}
+	}
+	return o.pushLocked(f, false)
+}
+
+// broadcastRun is where the pool copies what it broadcasts on one
+// transport, event after event (with sep between them, if not 0), so that
+// a member who gets several in a row between two flushes queues one item
+// instead of one each (pushRun): in a storm of joins, every member gets
+// hundreds. What it has handed out is never written again: a full run is
+// replaced, not reused, and a member's item only grows over bytes already
+// written.
+type broadcastRun struct {
+	buf []byte
+	sep byte
+}
+
+// broadcastRuns are the pool's, one for each transport.
+type broadcastRuns struct{ tcp, web broadcastRun }
+
+// runSize is the capacity of a run; an event larger than a quarter of it
+// is not copied.
+const runSize = maxPacked
+
+// add returns ev copied into the run, or ev itself when it is empty or
+// large.
+func (r *broadcastRun) add(ev []byte) []byte {
+	if len(ev) == 0 || len(ev) > runSize/4 {
+		return ev
+	}
+	sep := 0
+	if len(r.buf) > 0 && r.sep != 0 {
+		sep = 1
+	}
+	if len(r.buf)+sep+len(ev) > cap(r.buf) {
+		r.buf, sep = make([]byte, 0, runSize), 0
+	}
+	if sep > 0 {
+		r.buf = append(r.buf, r.sep)
+	}
+	start := len(r.buf)
+	r.buf = append(r.buf, ev...)
+	return r.buf[start:]
+}
+
 // pushSnapshot queues a newcomer's snapshot, or a roster it asked for,
 // beyond the limit (contract 4). Only one snapshot waits at a time: a
 // member that asks for another before taking the last is held to the limit.

@@ -43,6 +43,7 @@ type ClientPool struct {
 	replayed  uint64             // the log's last entry when the pool started: replayed, not live
 	closed    bool               // shutting down: nobody else may join
 	touched   []*outbox          // outboxes pushed to since the last flush
+	runs      broadcastRuns      // where broadcast events are copied (broadcast)
 	churn     int                // joins and leaves since memory was last returned
 	tidy      *time.Timer        // returns memory once a storm of them is over
 	applied   uint64             // the last log entry applied
@@ -83,6 +84,7 @@ func newClientPool(roomLog roomLog, retain, historySize int, log *slog.Logger) *
 		history: newHistory(max(retain, historySize), historySize),
 		recent:  newHistory(max(retain, historySize), 0),
 
+		runs:      broadcastRuns{web: broadcastRun{sep: '\n'}},
 		tidyAfter: defaultTidyAfter,
 		tidyQuiet: defaultTidyQuiet,
 	}
@@ -324,11 +326,17 @@ func (p *ClientPool) drop(m *Member) {
 func (p *ClientPool) broadcast(f frame, except *Member) {
 	var slow []*Member
 	var web, tcp uint64
+	var run frame // f in the runs, copied for each transport when first needed
 	for _, m := range p.order {
 		if m == except || m.out == nil || m.mentioned { // nil: connected to another node; mentioned: gets its own
 			continue
 		}
-		if m.out.push(f) {
+		if m.via == ViaWeb && run.web == nil {
+			run.web = p.runs.web.add(f.web)
+		} else if m.via == ViaTCP && run.tcp == nil {
+			run.tcp = p.runs.tcp.add(f.tcp)
+		}
+		if m.out.pushRun(run) {
 			p.touch(m.out)
 			if m.via == ViaWeb {
 				web++
