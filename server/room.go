@@ -227,7 +227,8 @@ func (p *ClientPool) applyResume(seq uint64, e entry) {
 	m.node = e.Node
 	m.away, m.awayReason = old.away, old.awayReason
 	m.isAway.Store(m.away)
-	m.setName(old.name, old.key) // after away: the roster entry shows it
+	m.setName(old.name, old.key)
+	m.entry = old.entry // the same bytes: the roster's list of members stays whole (roster.go)
 	m.joined = true
 	m.setToken(p, e.Token)
 	old.setToken(p, "")

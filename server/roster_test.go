@@ -97,6 +97,16 @@ func TestRosterList(t *testing.T) {
 	check(pieces(ann, bob, cid), "* online now (3): ann, bob (away), dee\r\n", "ann", "bob", "dee")
 	check(away, "* online now (3): ann, bob (away), cid\r\n", "ann", "bob", "cid")
 
+	// A resumed member is another Member with the same entry: the list
+	// stays (applyResume).
+	resumed := &Member{id: ann.id, via: ViaWeb}
+	resumed.setName(ann.name, ann.key)
+	resumed.entry = ann.entry
+	before := &r.frames([]*Member{ann, bob, cid}, ViaWeb)[1].web[0]
+	if after := &r.frames([]*Member{resumed, bob, cid}, ViaWeb)[1].web[0]; after != before {
+		t.Errorf("a resume made a new list")
+	}
+
 	check(pieces(bob, cid), "* online now (2): bob (away), dee\r\n", "bob", "dee")
 	check(pieces(cid, ann), "* online now (2): dee, ann\r\n", "dee", "ann")
 	check(pieces(), "* online now (0): \r\n")
