@@ -69,8 +69,9 @@ func (r *rosterList) update(members []*Member) {
 }
 
 // holds reports whether the list starts with members as they are now. A
-// member's entry is encoded anew whenever what it shows changes, and one
-// that resumed is another Member with another entry.
+// member's entry is encoded anew whenever what it shows changes (a
+// rename, away, back); one that resumed takes over the entry of the
+// Member it replaces (applyResume), which shows the same.
 func (r *rosterList) holds(members []*Member) bool {
 	for i, m := range members {
 		if r.entries[i] != &m.entry[0] {
