@@ -30,12 +30,12 @@ func (p *ClientPool) Start() (follower, error) {
 	if err != nil {
 		return nil, fmt.Errorf("room log: %w", err)
 	}
-	if err := p.catchUp(); err != nil {
+	if err := p.catchUp(startTimeout); err != nil {
 		f.Stop()
 		return nil, err
 	}
 	p.call(func() { p.replayed = p.applied })
-	ctx, cancel := context.WithTimeout(context.Background(), startReapTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
 	if err := p.reap(ctx, true); err != nil {
 		f.Stop()
@@ -44,20 +44,22 @@ func (p *ClientPool) Start() (follower, error) {
 	return f, nil
 }
 
-// startReapTimeout bounds Start's look at which nodes are alive. In a
-// cluster that has just formed, the nodes' bucket may take more than
-// appendTimeout to answer it (its servers still settling who answers),
-// though it already takes this node's word; a node that gave up then
-// would not start at all.
-const startReapTimeout = 30 * time.Second
+// startTimeout bounds each of Start's requests: the entry that marks
+// where the replay ends, and the look at which nodes are alive. In a
+// cluster that has just formed, the room's stream and the nodes' bucket
+// may each take more than appendTimeout to answer (their servers still
+// settling who answers), though the cluster already takes this node's
+// word; a node that gave up then would not start at all.
+const startTimeout = 30 * time.Second
 
 // catchUp returns once the pool has applied everything the log held when
-// it was called. The log's last seq may be of an entry since forgotten,
-// which the follower never hands over: so an entry of this node's own,
-// appended now, marks the point.
-func (p *ClientPool) catchUp() error {
+// it was called, or fails when the log does not take a marker within
+// timeout. The log's last seq may be of an entry since forgotten, which
+// the follower never hands over: so an entry of this node's own, appended
+// now, marks the point.
+func (p *ClientPool) catchUp(timeout time.Duration) error {
 	marker := "start." + uuid.NewString()
-	ctx, cancel := context.WithTimeout(context.Background(), appendTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	last, err := p.roomLog.Append(ctx, marker, uuid.NewString(), []byte(`{"k":"start"}`))
 	if err != nil {

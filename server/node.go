@@ -167,7 +167,7 @@ func (s *Server) loseRoom() {
 // before and those of nodes gone meanwhile, and serves again. On an error
 // it does not serve: watchNodes tries again at its next tick.
 func (s *Server) regainRoom() error {
-	if err := s.pool.catchUp(); err != nil {
+	if err := s.pool.catchUp(appendTimeout); err != nil {
 		return fmt.Errorf("catching up with the room: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), appendTimeout)
