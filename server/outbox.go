@@ -124,14 +124,14 @@ func (o *outbox) push(f frame) bool {
 func (o *outbox) pushRun(f frame) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	b, sep := f.tcp, 0
+	b, sep := o.bytesOf(f), 0
 	if o.via == ViaWeb {
-		b, sep = f.web, 1
+		sep = 1
 	}
 	if n := len(o.queue); n > 0 && len(b) > 0 && o.state == outboxOpen {
 		last := o.queue[n-1]
 		if joined := len(last) + sep + len(b); joined <= cap(last) && joined <= maxPacked && &last[:joined][joined-len(b)] == &b[0] {
-			if counted := o.queued - o.exempt; counted > 0 && counted+sep+len(b) > o.limit {
+			if o.over(sep + len(b)) {
 				return false
 			}
 			o.queue[n-1] = last[:joined]
@@ -200,14 +200,11 @@ func (o *outbox) pushSnapshot(frames ...frame) bool {
 // pushLocked queues f's bytes for this transport, counting them against
 // the limit unless exempt. o.mu is held.
 func (o *outbox) pushLocked(f frame, exempt bool) bool {
-	b := f.tcp
-	if o.via == ViaWeb {
-		b = f.web
-	}
+	b := o.bytesOf(f)
 	if len(b) == 0 || o.state != outboxOpen {
 		return true
 	}
-	if counted := o.queued - o.exempt; !exempt && counted > 0 && counted+len(b) > o.limit {
+	if !exempt && o.over(len(b)) {
 		return false
 	}
 	if o.queueB == nil {
@@ -220,6 +217,21 @@ func (o *outbox) pushLocked(f frame, exempt bool) bool {
 		o.exempt += len(b)
 	}
 	return true
+}
+
+// bytesOf is f as this outbox's transport sends it.
+func (o *outbox) bytesOf(f frame) []byte {
+	if o.via == ViaWeb {
+		return f.web
+	}
+	return f.tcp
+}
+
+// over reports whether n more bytes would put the member past its limit;
+// one event is always taken beyond what is counted. o.mu is held.
+func (o *outbox) over(n int) bool {
+	counted := o.queued - o.exempt
+	return counted > 0 && counted+n > o.limit
 }
 
 // flush writes what push queued: at once, as far as the socket takes it,
