@@ -1,9 +1,10 @@
 // Tests of the pool from inside the package: returning memory after a
-// storm, and containing a panic in the flush.
+// storm, containing a panic in the flush, and a flush split between cores.
 
 package server
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -193,4 +194,43 @@ func TestGapInTheLog(t *testing.T) {
 			t.Errorf("resume from before the gap recovered: %v; from after it: %v", recovered, recoveredAfter)
 		}
 	})
+}
+
+// TestSplitFlushReachesEveryone has the flush split between goroutines
+// (as it is from 2*minFlushShare members): every member, on whichever
+// share, gets the message, and each exactly once.
+func TestSplitFlushReachesEveryone(t *testing.T) {
+	p := startTestPool(t, 0)
+	p.call(func() { p.flushShare = 2 })
+	const n = 9
+	readers := make([]*os.File, n)
+	for i := range n {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close(); w.Close() })
+		readers[i] = r
+		if rf := p.Register(newMember(ViaTCP, "test", devNull{w}, 1<<20), ""); rf != nil {
+			t.Fatal(rf)
+		}
+	}
+	var sender *Member
+	p.call(func() { sender = p.order[0] })
+	p.Input(sender, "one for all")
+	for i, r := range readers {
+		r.SetReadDeadline(time.Now().Add(10 * time.Second))
+		var got []byte
+		buf := make([]byte, 4096)
+		for !bytes.Contains(got, []byte("one for all")) {
+			k, err := r.Read(buf)
+			if err != nil {
+				t.Fatalf("member %d: %v; it got %q", i, err, got)
+			}
+			got = append(got, buf[:k]...)
+		}
+		if c := bytes.Count(got, []byte("one for all")); c != 1 {
+			t.Errorf("member %d got the message %d times: %q", i, c, got)
+		}
+	}
 }
