@@ -7,7 +7,9 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -150,7 +152,7 @@ func (l *lockedBuffer) String() string {
 // startNode runs poolchat on port-0 loopback addresses with args.
 func startNode(t *testing.T, bin string, args ...string) *node {
 	t.Helper()
-	n, err := launchNode(t, bin, args...)
+	n, err := launchNode(t.Context(), t, bin, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,7 +274,7 @@ func (n *node) waitServing(t *testing.T) {
 // --data among them), once it has ended; its listeners get new ports.
 func (n *node) restart(t *testing.T, bin string) {
 	t.Helper()
-	fresh, err := launchNode(t, bin, n.args...)
+	fresh, err := launchNode(t.Context(), t, bin, n.args...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,13 +322,20 @@ func startCluster(t *testing.T, bin string, n int, args ...string) []*node {
 		if err == nil {
 			return nodes
 		}
-		if attempt > 0 || !strings.Contains(err.Error(), "address already in use") {
+		if attempt > 0 || !errors.Is(err, errPortTaken) {
 			t.Fatal(err)
 		}
 		t.Logf("starting the cluster again: %v", err)
 	}
 }
 
+// errPortTaken is tryStartCluster's failure when a node could not listen
+// on the cluster port picked for it.
+var errPortTaken = errors.New("a cluster port was taken")
+
+// tryStartCluster starts the nodes once. When one fails, the others are
+// stopped at once: they would otherwise wait for it for the whole of
+// roomlog.ClusterWait.
 func tryStartCluster(t *testing.T, bin string, n int, args ...string) ([]*node, error) {
 	addrs := make([]string, n)
 	for i := range addrs {
@@ -339,13 +348,18 @@ func tryStartCluster(t *testing.T, bin string, n int, args ...string) ([]*node, 
 	}
 	nodes := make([]*node, n)
 	errs := make([]error, n)
+	ctx, stopAll := context.WithCancel(t.Context())
+	t.Cleanup(stopAll)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			nodes[i], errs[i] = launchNode(t, bin, append([]string{
+			nodes[i], errs[i] = launchNode(ctx, t, bin, append([]string{
 				"--node", fmt.Sprintf("n%d", i), "--data", t.TempDir(),
 				"--cluster-listen", addrs[i], "--cluster-peers", strings.Join(addrs, ","),
 			}, args...)...)
+			if errs[i] != nil {
+				stopAll()
+			}
 		})
 	}
 	wg.Wait()
@@ -358,16 +372,17 @@ func tryStartCluster(t *testing.T, bin string, n int, args ...string) ([]*node, 
 			}
 		}
 	})
-	for _, err := range errs {
-		if err != nil {
-			for _, n := range nodes {
-				if n != nil {
-					n.cmd.Process.Kill()
-					n.cmd.Wait()
-				}
+	if err := errors.Join(errs...); err != nil {
+		for _, n := range nodes {
+			if n != nil {
+				n.cmd.Process.Kill()
+				n.cmd.Wait()
 			}
-			return nil, err
 		}
+		if strings.Contains(err.Error(), "address already in use") {
+			err = fmt.Errorf("%w: %w", errPortTaken, err)
+		}
+		return nil, err
 	}
 	return nodes, nil
 }
@@ -376,9 +391,9 @@ func tryStartCluster(t *testing.T, bin string, n int, args ...string) ([]*node, 
 // returns it once it has printed its addresses: its listeners are open,
 // and connections wait there until it has replayed the log and serves
 // (waitServing). It returns its failure instead of failing the test, so
-// that several nodes can start at once.
-func launchNode(t *testing.T, bin string, args ...string) (*node, error) {
-	cmd := exec.Command(bin, append([]string{"--http-addr", "127.0.0.1:0", "--tcp-addr", "127.0.0.1:0"}, args...)...)
+// that several nodes can start at once; ctx's end kills the node.
+func launchNode(ctx context.Context, t *testing.T, bin string, args ...string) (*node, error) {
+	cmd := exec.CommandContext(ctx, bin, append([]string{"--http-addr", "127.0.0.1:0", "--tcp-addr", "127.0.0.1:0"}, args...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
