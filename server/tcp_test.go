@@ -315,8 +315,9 @@ func TestShutdownTellsEveryone(t *testing.T) {
 	pending.ExpectEOF()
 }
 
-// TestFanOutToAWideRoom has enough members that the pool splits each flush
-// between goroutines: every member still gets every message, in order.
+// TestFanOutToAWideRoom has many members and several senders at once:
+// every member still gets every message, in order. (A flush split between
+// cores, from 512 members, is TestSplitFlushReachesEveryone's.)
 func TestFanOutToAWideRoom(t *testing.T) {
 	const members, senders, perSender = 160, 4, 20
 	room := chattest.Start(t, server.Config{})
