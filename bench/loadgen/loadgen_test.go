@@ -71,7 +71,7 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("saturation step: %+v", s)
 		}
 	}
-	if res.IdleTCP.BytesPerMember <= 0 || res.IdleWeb.BytesPerMember <= 0 {
+	if res.IdleTCP == nil || res.IdleWeb == nil || res.IdleTCP.BytesPerMember <= 0 || res.IdleWeb.BytesPerMember <= 0 {
 		t.Errorf("idle memory: %+v %+v", res.IdleTCP, res.IdleWeb)
 	}
 	if !res.Storm.SnapshotFirst {

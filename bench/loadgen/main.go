@@ -234,8 +234,11 @@ func scenarios(cfg config, sz sizes) []scenario {
 			if err != nil {
 				return err
 			}
+			m.IdleTCP = &t
 			w, err := idleMemory(target{poolchatProtocol, bin}, sz.Idle, true)
-			m.IdleTCP, m.IdleWeb = &t, &w
+			if err == nil {
+				m.IdleWeb = &w
+			}
 			return err
 		}, idleMetrics},
 		{"4", "join storm", func(bin string, m *measures) error {
@@ -363,9 +366,13 @@ func markdown(r *results) string {
 		}
 		fmt.Fprintf(&b, "| 2 | saturation%s | %s; steps: %s | ≥ 1,000,000 deliveries/s |\n", gen, result, strings.Join(steps, ", "))
 	}
-	if r.IdleTCP != nil && r.IdleWeb != nil {
-		fmt.Fprintf(&b, "| 3 | idle memory, %d members%s | TCP %.1f KB/member, WebSocket %.1f KB/member (base RSS %.0f MiB) | ≤ 8 KB TCP, ≤ 16 KB WebSocket |\n",
-			r.IdleTCP.Members, gen, r.IdleTCP.BytesPerMember/1000, r.IdleWeb.BytesPerMember/1000, r.IdleTCP.BaseMiB)
+	if r.IdleTCP != nil {
+		web := "WebSocket failed (below)"
+		if r.IdleWeb != nil {
+			web = fmt.Sprintf("WebSocket %.1f KB/member", r.IdleWeb.BytesPerMember/1000)
+		}
+		fmt.Fprintf(&b, "| 3 | idle memory, %d members%s | TCP %.1f KB/member, %s (base RSS %.0f MiB) | ≤ 8 KB TCP, ≤ 16 KB WebSocket |\n",
+			r.IdleTCP.Members, gen, r.IdleTCP.BytesPerMember/1000, web, r.IdleTCP.BaseMiB)
 	}
 	if x := r.Storm; x != nil {
 		fmt.Fprintf(&b, "| 4 | join storm, %d at once%s | every roster complete in %.2f s; snapshots first: %v | < 2 s, snapshots first |\n", x.Members, gen, x.Seconds, x.SnapshotFirst)

@@ -49,8 +49,8 @@ type member struct {
 	pending []byte // bytes received that do not yet make a whole line or frame
 }
 
-// memberDialer opens a member's connection. Its members send no TCP
-// keepalive probes: the server's probes already keep an idle member's
+// memberDialer opens the connection of a TCP member, and of a WebSocket
+// member with -clients epoll. Those send no TCP keepalive probes: the server's probes already keep an idle member's
 // connection checked, and each probe is a packet through loopback, whose
 // backlog of 1000 by default drops bursts of them (see checkBacklog).
 var memberDialer = net.Dialer{Timeout: 10 * time.Second, KeepAlive: -1}

@@ -161,9 +161,8 @@ func idleMemory(t target, n int, web bool) (idleResult, error) {
 // one backlog (net.core.netdev_max_backlog, 1000 by default), which drops
 // the rest. A connection whose nine probes in a row go unanswered is cut
 // 150 s after it went idle: at 10,000 members, 4% to 68% of them in five
-// runs, before
-// scenario 3 read memory (and the baseline and the server lost different
-// shares, which made their comparison meaningless).
+// runs, before scenario 3 read memory (and the baseline and the server
+// lost different shares, which made their comparison meaningless).
 func checkBacklog(n int) {
 	b, err := os.ReadFile("/proc/sys/net/core/netdev_max_backlog")
 	if err != nil {
