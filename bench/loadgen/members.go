@@ -50,9 +50,10 @@ type member struct {
 }
 
 // memberDialer opens the connection of a TCP member, and of a WebSocket
-// member with -clients epoll. Those send no TCP keepalive probes: the server's probes already keep an idle member's
-// connection checked, and each probe is a packet through loopback, whose
-// backlog of 1000 by default drops bursts of them (see checkBacklog).
+// member with -clients epoll. Those send no TCP keepalive probes: the
+// server's probes already keep an idle member's connection checked, and
+// each probe is a packet through loopback, whose backlog of 1000 by
+// default drops bursts of them (see checkBacklog).
 var memberDialer = net.Dialer{Timeout: 10 * time.Second, KeepAlive: -1}
 
 func dial(addr string) (*net.TCPConn, int, error) {
