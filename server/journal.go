@@ -219,19 +219,26 @@ func (p *ClientPool) enter(m *Member, e entry) *Refusal {
 		p.call(func() { delete(p.pending, id) })
 		select {
 		case r := <-m.joinResult: // applied just before: the room decided
-			m.inRoom = r == nil
-			return r
+			return m.answered(r)
 		default:
 			return errLogDown
 		}
 	}
 	select {
 	case r := <-m.joinResult:
-		m.inRoom = r == nil
-		return r
+		return m.answered(r)
 	case <-p.done:
 		return shuttingDown
 	}
+}
+
+// answered takes the room's answer r to m's join or resume. The room sends
+// no other (it has forgotten m's try), so m lets the channel go: an idle
+// member keeps nothing it no longer needs.
+func (m *Member) answered(r *Refusal) *Refusal {
+	m.inRoom = r == nil
+	m.joinResult = nil
+	return r
 }
 
 // Resume gives m the place of the web member whose resume token it holds,

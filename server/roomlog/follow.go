@@ -104,7 +104,9 @@ func (l *Log) Follow(from uint64, handle func(Entry)) (*Follower, error) {
 	l.mu.Unlock()
 
 	go f.run(handle)
-	go f.watch()
+	if !l.Embedded() {
+		go f.watch()
+	}
 	return f, nil
 }
 
@@ -140,7 +142,10 @@ func (l *Log) consume(ctx context.Context, name string, from uint64) (jetstream.
 const stuckAfter = 3 * time.Second
 
 // watch stops the follower's consumer when it is stuck, so that run starts
-// another, until the follower ends.
+// another, until the follower ends. A log of its own, in this process, has
+// no other copy of the stream for its consumer to fall behind, and needs
+// no watch: its question, once a second while the room is idle, would be
+// garbage that an idle server's memory carries until the next collection.
 func (f *Follower) watch() {
 	tick := time.NewTicker(stuckAfter / 3)
 	defer tick.Stop()
