@@ -84,8 +84,8 @@ func (p *ClientPool) orphanAll() {
 		}
 		// Joins and resumes waiting for the room are answered now; should
 		// their entries come, they leave at once (applyJoin).
-		for id, m := range p.pending {
-			m.joinResult <- refuse(CodeBadRequest, "the room is unavailable; try another server")
+		for id, w := range p.pending {
+			w.answer <- refuse(CodeBadRequest, "the room is unavailable; try another server")
 			delete(p.pending, id)
 		}
 	})
@@ -233,6 +233,14 @@ func (p *ClientPool) runWaiting() {
 	}
 	clear(p.waiting[len(kept):])
 	p.waiting = kept
+}
+
+// tidyLog is the pool's share of each tick: the purges and the trim of
+// the log that are due, and the recent events no resume can need now.
+func (p *ClientPool) tidyLog(ctx context.Context) {
+	p.forgetDue(ctx)
+	p.trimDue(ctx)
+	p.post(p.forgetOldEvents)
 }
 
 // trimDue trims the log to the last retain messages once a tenth of that

@@ -8,8 +8,9 @@ import "time"
 // owned by the pool goroutine, and rebuilt from the room's log when the
 // pool starts.
 type history struct {
-	ring    []heldMessage
-	next    int // where the next message goes
+	ring    []heldMessage // grown as events come, up to size; nil while none is kept
+	size    int
+	next    int // where the next message goes: len(ring) until ring is full
 	count   int
 	replay  int    // how many a newcomer is sent
 	dropped uint64 // the seq of the newest event no longer kept
@@ -25,7 +26,8 @@ type heldMessage struct {
 
 // newHistory keeps up to size messages and replays the last replay.
 func newHistory(size, replay int) *history {
-	return &history{ring: make([]heldMessage, max(size, 0)), replay: min(max(replay, 0), max(size, 0))}
+	size = max(size, 0)
+	return &history{size: size, replay: min(max(replay, 0), size)}
 }
 
 func (h *history) add(seq uint64, at time.Time, f frame) {
@@ -34,16 +36,45 @@ func (h *history) add(seq uint64, at time.Time, f frame) {
 
 // addFor keeps an event that only the members a and b may be sent.
 func (h *history) addFor(seq uint64, at time.Time, f frame, a, b string) {
-	if len(h.ring) == 0 {
+	held := heldMessage{seq, at, f, [2]string{a, b}}
+	switch {
+	case h.size == 0:
 		h.dropped = seq
 		return
+	case len(h.ring) < h.size: // still growing: next is len(ring)
+		if len(h.ring) == cap(h.ring) {
+			grown := make([]heldMessage, len(h.ring), min(max(2*cap(h.ring), 64), h.size))
+			copy(grown, h.ring)
+			h.ring = grown
+		}
+		h.ring = append(h.ring, held)
+	default:
+		if h.count == len(h.ring) {
+			h.dropped = h.ring[h.next].seq
+		}
+		h.ring[h.next] = held
 	}
-	if h.count == len(h.ring) {
-		h.dropped = h.ring[h.next].seq
+	h.next = (h.next + 1) % h.size
+	h.count = min(h.count+1, h.size)
+}
+
+// forgetThrough lets go of the kept events up to seq, oldest first, and
+// returns how many that was. With none left, the ring goes too.
+func (h *history) forgetThrough(seq uint64) int {
+	n := 0
+	for ; h.count > 0; n++ {
+		i := (h.next - h.count + len(h.ring)) % len(h.ring)
+		if h.ring[i].seq > seq {
+			break
+		}
+		h.dropped = h.ring[i].seq
+		h.ring[i] = heldMessage{}
+		h.count--
 	}
-	h.ring[h.next] = heldMessage{seq, at, f, [2]string{a, b}}
-	h.next = (h.next + 1) % len(h.ring)
-	h.count = min(h.count+1, len(h.ring))
+	if h.count == 0 {
+		h.ring, h.next = nil, 0
+	}
+	return n
 }
 
 // at returns the i-th kept message, oldest first.

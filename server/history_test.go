@@ -83,3 +83,40 @@ func TestHistorySince(t *testing.T) {
 		}
 	}
 }
+
+// TestHistoryForgetThrough: forgotten events are gone for since, whose
+// answer for a seq before them is incomplete; a ring emptied by it is let
+// go, and grows again as events come.
+func TestHistoryForgetThrough(t *testing.T) {
+	h := newHistory(4, 0)
+	seqs := func(seq uint64) string {
+		got, complete := h.since(seq, 0, "")
+		var out []uint64
+		for _, m := range got {
+			out = append(out, m.seq)
+		}
+		return fmt.Sprint(out, complete)
+	}
+	for _, seq := range []uint64{1, 2, 3} {
+		h.add(seq, time.Time{}, frame{})
+	}
+	if n := h.forgetThrough(2); n != 2 || seqs(2) != "[3] true" || seqs(1) != "[] false" {
+		t.Fatalf("forgetThrough(2) = %d; since(2) = %s, since(1) = %s", n, seqs(2), seqs(1))
+	}
+	for _, seq := range []uint64{4, 5, 6, 7} { // full at 6; 7 drops 3
+		h.add(seq, time.Time{}, frame{})
+	}
+	if got := seqs(3); got != "[4 5 6 7] true" {
+		t.Fatalf("since(3) after the ring wrapped = %s", got)
+	}
+	if n := h.forgetThrough(5); n != 2 || seqs(5) != "[6 7] true" || seqs(4) != "[] false" {
+		t.Fatalf("forgetThrough(5) = %d; since(5) = %s, since(4) = %s", n, seqs(5), seqs(4))
+	}
+	if n := h.forgetThrough(100); n != 2 || h.ring != nil || seqs(7) != "[] true" || seqs(6) != "[] false" {
+		t.Fatalf("forgetThrough(100) = %d, ring %v; since(7) = %s, since(6) = %s", n, h.ring, seqs(7), seqs(6))
+	}
+	h.add(8, time.Time{}, frame{})
+	if got := seqs(7); got != "[8] true" {
+		t.Fatalf("since(7) after the ring was let go and grew again = %s", got)
+	}
+}

@@ -202,11 +202,11 @@ func (p *ClientPool) Register(m *Member, name string) *Refusal {
 // when the entry is applied: nil when m is in.
 func (p *ClientPool) enter(m *Member, e entry) *Refusal {
 	shuttingDown := refuse(CodeBadRequest, "the server is shutting down")
-	m.joinResult = make(chan *Refusal, 1)
+	answer := make(chan *Refusal, 1)
 	closed := true
 	p.call(func() {
 		if closed = p.closed; !closed {
-			p.pending[m.id] = m
+			p.pending[m.id] = waiter{m, answer}
 		}
 	})
 	if closed {
@@ -218,27 +218,27 @@ func (p *ClientPool) enter(m *Member, e entry) *Refusal {
 		id := m.id
 		p.call(func() { delete(p.pending, id) })
 		select {
-		case r := <-m.joinResult: // applied just before: the room decided
-			return m.answered(r)
+		case r := <-answer: // applied just before: the room decided
+			m.inRoom = r == nil
+			return r
 		default:
 			return errLogDown
 		}
 	}
 	select {
-	case r := <-m.joinResult:
-		return m.answered(r)
+	case r := <-answer:
+		m.inRoom = r == nil
+		return r
 	case <-p.done:
 		return shuttingDown
 	}
 }
 
-// answered takes the room's answer r to m's join or resume. The room sends
-// no other (it has forgotten m's try), so m lets the channel go: an idle
-// member keeps nothing it no longer needs.
-func (m *Member) answered(r *Refusal) *Refusal {
-	m.inRoom = r == nil
-	m.joinResult = nil
-	return r
+// waiter is a member of this node whose join or resume the room has not
+// yet applied, and where the room's answer goes.
+type waiter struct {
+	m      *Member
+	answer chan *Refusal
 }
 
 // Resume gives m the place of the web member whose resume token it holds,

@@ -27,26 +27,26 @@ type Member struct {
 	isAway atomic.Bool            // as its reader last appended it, or a resume found it: its next message ends it
 
 	// Owned by the member's reader.
-	token      string        // its resume token, secret: only its own welcome carries it
-	inRoom     bool          // its join was accepted, and it has not left
-	joinResult chan *Refusal // the room's answer to its last join
+	token  string // its resume token, secret: only its own welcome carries it
+	inRoom bool   // its join was accepted, and it has not left
 
-	// Owned by the pool goroutine.
+	// Owned by the pool goroutine. (The flags go together, after the
+	// reader's one: a Member is then 256 bytes, not 320.)
+	lost        bool // its node is gone, and that has been dealt with
+	orphan      bool // this node lost the room while it was connected here
+	away        bool
+	mentioned   bool // the message being broadcast names it: it gets its own copy
+	joined      bool
 	node        string      // the node it is connected to
-	lost        bool        // its node is gone, and that has been dealt with
-	orphan      bool        // this node lost the room while it was connected here
 	tokenHash   string      // the hash of its resume token; "" for none
 	grace       *time.Timer // while it is dropped and keeps its place
 	resumeSince uint64      // the seq a resuming connection has seen up to
 	name        string
 	key         string // comparison key of name, see checkName
 	skel        string // its confusable skeleton, which the room keeps unique
-	away        bool
 	awayReason  string
-	mentioned   bool   // the message being broadcast names it: it gets its own copy
 	lastStored  string // the msg_id of the last of its messages the room applied
 	entry       []byte // this member in existing_users, see rosterEntry
-	joined      bool
 }
 
 // setName names a member that has its id. Pool goroutine only.

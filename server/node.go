@@ -79,8 +79,7 @@ func (s *Server) watchNodes(ctx context.Context, started <-chan struct{}) {
 			// to reap, and it cannot be lost. Each word would be garbage,
 			// ~100 KB a second of requests, which an idle server's
 			// memory would carry until the next collection.
-			s.pool.forgetDue(rctx)
-			s.pool.trimDue(rctx)
+			s.pool.tidyLog(rctx)
 			cancel()
 			continue
 		}
@@ -106,8 +105,7 @@ func (s *Server) watchNodes(ctx context.Context, started <-chan struct{}) {
 			}
 		}
 		if !s.unavailable.Load() {
-			s.pool.forgetDue(rctx)
-			s.pool.trimDue(rctx)
+			s.pool.tidyLog(rctx)
 		}
 		cancel()
 		if err != nil && ctx.Err() == nil {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,16 +36,17 @@ type ClientPool struct {
 	names     map[string]*Member // joined members by name key
 	order     []*Member          // joined members in join order
 	roster    rosterList         // their entries, as newcomers get them
-	pending   map[string]*Member // this node's members whose join or resume is not yet applied, by id
+	pending   map[string]waiter  // this node's members whose join or resume is not yet applied, by id
 	tokens    map[string]*Member // web members by the hash of their resume token
 	history   *history           // messages
 	recent    *history           // every numbered event, for members who resume
+	marks     []appliedMark      // the applied seq at each tick, for forgetting old recent events
 	grace     time.Duration      // how long a dropped web member keeps its place; 0: not at all
 	replayed  uint64             // the log's last entry when the pool started: replayed, not live
 	closed    bool               // shutting down: nobody else may join
 	touched   []*outbox          // outboxes pushed to since the last flush
 	runs      broadcastRuns      // where broadcast events are copied (broadcast)
-	churn     int                // joins and leaves since memory was last returned
+	churn     int                // joins, leaves and forgotten events since memory was last returned
 	tidy      *time.Timer        // returns memory once a storm of them is over
 	applied   uint64             // the last log entry applied
 	whole     uint64             // every log entry after this one has been applied: none was purged unseen
@@ -81,7 +83,7 @@ func newClientPool(roomLog roomLog, retain, historySize int, log *slog.Logger) *
 		retain:  retain,
 		pool:    make(map[string]*Member),
 		names:   make(map[string]*Member),
-		pending: make(map[string]*Member),
+		pending: make(map[string]waiter),
 		tokens:  make(map[string]*Member),
 		history: newHistory(max(retain, historySize), historySize),
 		recent:  newHistory(max(retain, historySize), 0),
@@ -190,15 +192,52 @@ const (
 	defaultTidyQuiet = 2 * time.Second
 )
 
-// churned counts a join or leave. Pool goroutine only.
-func (p *ClientPool) churned() {
-	if p.churn++; p.churn < p.tidyAfter {
+// churned counts n joins, leaves or forgotten events. Pool goroutine only.
+func (p *ClientPool) churned(n int) {
+	if p.churn += n; p.churn < p.tidyAfter {
 		return
 	}
 	if p.tidy == nil {
 		p.tidy = time.AfterFunc(p.tidyQuiet, p.returnMemory)
 	} else {
 		p.tidy.Reset(p.tidyQuiet)
+	}
+}
+
+// recentSlack is how long, beyond the grace, the recent events are kept
+// for members who resume. A member can resume until the grace after its
+// drop was noticed, and a dead connection is noticed up to a ping interval
+// and a ping timeout (25 s and 10 s by default) after the member last
+// heard anything, or a write timeout (10 s) for one that stopped reading.
+const recentSlack = time.Minute
+
+// appliedMark is the last log entry applied at a moment.
+type appliedMark struct {
+	at  time.Time
+	seq uint64
+}
+
+// forgetOldEvents lets the recent events go once no member that may still
+// resume can need them: those applied more than the grace and recentSlack
+// ago. A member that resumes from before them is sent the history instead,
+// as after any gap (welcome's recovered is false). Without this, an idle
+// room would hold its last 10,000 joins, with their frames, for good.
+// Called every tick, on the pool goroutine; the marks hold one applied seq
+// per tick for that long.
+func (p *ClientPool) forgetOldEvents() {
+	now := p.now()
+	p.marks = append(p.marks, appliedMark{now, p.applied})
+	n := 0
+	for n < len(p.marks) && now.Sub(p.marks[n].at) >= p.grace+recentSlack {
+		n++
+	}
+	if n == 0 {
+		return
+	}
+	through := p.marks[n-1].seq
+	p.marks = slices.Delete(p.marks, 0, n)
+	if forgot := p.recent.forgetThrough(through); forgot > 0 {
+		p.churned(forgot) // a storm's events, let go at once: worth returning their memory
 	}
 }
 

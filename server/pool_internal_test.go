@@ -41,6 +41,45 @@ func startTestPool(tb testing.TB, history int) *ClientPool {
 	return p
 }
 
+// TestOldRecentEventsForgotten: the recent events are kept for the grace
+// and recentSlack after they were applied, then let go, oldest first, and
+// count towards returning memory.
+func TestOldRecentEventsForgotten(t *testing.T) {
+	p := newClientPool(nil, 100, 0, slog.New(slog.DiscardHandler))
+	p.grace = time.Minute
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := start
+	p.now = func() time.Time { return clock }
+	apply := func(seqs ...uint64) {
+		for _, seq := range seqs {
+			p.recent.add(seq, time.Time{}, frame{})
+			p.applied = seq
+		}
+	}
+	tick := func(at time.Duration) string {
+		clock = start.Add(at)
+		p.forgetOldEvents()
+		return fmt.Sprint(p.recent.count, p.recent.dropped, p.churn)
+	}
+	apply(1, 2, 3)
+	if got := tick(0); got != "3 0 0" {
+		t.Fatalf("at once: kept, dropped through, churn = %s", got)
+	}
+	apply(4, 5)
+	if got := tick(30 * time.Second); got != "5 0 0" {
+		t.Fatalf("after 30 s: kept, dropped through, churn = %s", got)
+	}
+	if got := tick(p.grace + recentSlack - time.Second); got != "5 0 0" {
+		t.Fatalf("just before the grace and the slack: kept, dropped through, churn = %s", got)
+	}
+	if got := tick(p.grace + recentSlack); got != "2 3 3" {
+		t.Fatalf("after the grace and the slack: kept, dropped through, churn = %s; want 4 and 5 kept", got)
+	}
+	if got := tick(30*time.Second + p.grace + recentSlack); got != "0 5 5" || p.recent.ring != nil {
+		t.Fatalf("30 s later: kept, dropped through, churn = %s, ring %v; want none", got, p.recent.ring)
+	}
+}
+
 // TestMemoryReturnedAfterAStorm has a storm of joins and leaves, then
 // quiet: the pool gives its memory back once, and not before the quiet.
 func TestMemoryReturnedAfterAStorm(t *testing.T) {

@@ -150,11 +150,12 @@ func (p *ClientPool) apply(le decodedEntry) {
 // it. The joiner, if it is this node's, gets its snapshot and hears the
 // answer; everyone else hears of the newcomer.
 func (p *ClientPool) applyJoin(seq uint64, e entry) {
-	m := p.pending[e.ID]
+	w := p.pending[e.ID]
 	delete(p.pending, e.ID)
+	m := w.m
 	answer := func(r *Refusal) {
-		if m != nil {
-			m.joinResult <- r
+		if w.answer != nil {
+			w.answer <- r
 		}
 	}
 	if p.pool[e.ID] != nil {
@@ -189,7 +190,7 @@ func (p *ClientPool) applyJoin(seq uint64, e entry) {
 	p.names[m.skel] = m
 	p.order = append(p.order, m)
 	p.count(m, 1)
-	p.churned()
+	p.churned(1)
 	if m.out != nil {
 		p.metrics.joins[m.via].Inc()
 		p.log.Info("join", "id", m.id, "name", m.name, "via", m.via, "addr", m.addr, "seq", seq)
@@ -206,13 +207,14 @@ func (p *ClientPool) applyJoin(seq uint64, e entry) {
 // name, a new token, and what it missed; nobody else hears anything. A
 // connection the member still had is closed as replaced.
 func (p *ClientPool) applyResume(seq uint64, e entry) {
-	m := p.pending[e.ID]
+	w := p.pending[e.ID]
 	delete(p.pending, e.ID)
+	m := w.m
 	old := p.pool[e.ID]
 	if old == nil || old.via != ViaWeb || subtle.ConstantTimeCompare([]byte(old.tokenHash), []byte(e.Old)) != 1 {
 		if m != nil {
 			p.metrics.resume("failed").Inc()
-			m.joinResult <- refuse(CodeResumeFailed, "that place is gone or was taken back already; join again")
+			w.answer <- refuse(CodeResumeFailed, "that place is gone or was taken back already; join again")
 		}
 		return
 	}
@@ -252,7 +254,7 @@ func (p *ClientPool) applyResume(seq uint64, e entry) {
 		frames = append(frames, historyFrame(p.history.forNewcomer()))
 	}
 	p.tellSnapshot(m, frames...)
-	m.joinResult <- nil
+	w.answer <- nil
 }
 
 // detach keeps a web member's place after its connection dropped, for the
@@ -449,7 +451,7 @@ func (p *ClientPool) remove(m *Member, why string, seq uint64) {
 		p.order = slices.Delete(p.order, i, i+1)
 	}
 	p.count(m, -1)
-	p.churned()
+	p.churned(1)
 	m.stopGrace()
 	m.setToken(p, "")
 	if m.out != nil {
