@@ -4,9 +4,9 @@ import "time"
 
 // history keeps the last events of one kind with their log seq: the
 // messages said, for newcomers (the last few) and for anyone paging back
-// (all it keeps); or every numbered event, for members who resume. It is
-// owned by the pool goroutine, and rebuilt from the room's log when the
-// pool starts.
+// (all it keeps); or every numbered event, for members who resume, for as
+// long as they may (forgetOldEvents). It is owned by the pool goroutine,
+// and rebuilt from the room's log when the pool starts.
 type history struct {
 	ring    []heldMessage // grown as events come, up to size; nil while none is kept
 	size    int

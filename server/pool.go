@@ -181,8 +181,9 @@ func (p *ClientPool) flushOne(o *outbox) {
 // After a storm of joins or leaves (each announced to everyone, each
 // newcomer sent the whole roster), the heap is far larger than what stays
 // in use, and the runtime returns the rest to the system only minutes
-// later. So after 1000 joins and leaves, once the room has had none for
-// 2 s, the pool returns it at once. The quiet is short because a room
+// later. So after 1000 joins and leaves (or recent events let go, see
+// forgetOldEvents), once the room has had none for 2 s, the pool returns
+// it at once. The quiet is short because a room
 // that has just filled is usually about to be busy, and until the tidy
 // it holds the storm's memory on top of what its traffic needs (with 10 s,
 // the first 10 s of scenario 7's load); it costs two collections per
