@@ -203,14 +203,18 @@ func (p *ClientPool) Register(m *Member, name string) *Refusal {
 func (p *ClientPool) enter(m *Member, e entry) *Refusal {
 	shuttingDown := refuse(CodeBadRequest, "the server is shutting down")
 	answer := make(chan *Refusal, 1)
-	closed := true
+	closed, busy := true, false
 	p.call(func() {
-		if closed = p.closed; !closed {
+		_, busy = p.pending[m.id]
+		if closed = p.closed; !closed && !busy {
 			p.pending[m.id] = waiter{m, answer}
 		}
 	})
-	if closed {
+	switch {
+	case closed:
 		return shuttingDown
+	case busy: // another connection is resuming this place right now
+		return refuse(CodeResumeFailed, "that place is being taken back on another connection")
 	}
 	if _, err := p.append(m, e); err != nil {
 		// Stored or not, this try is over: if its entry comes, it is a

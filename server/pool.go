@@ -40,13 +40,15 @@ type ClientPool struct {
 	tokens    map[string]*Member // web members by the hash of their resume token
 	history   *history           // messages
 	recent    *history           // every numbered event, for members who resume
-	marks     []appliedMark      // the applied seq at each tick, for forgetting old recent events
+	recentFor time.Duration      // how long recent keeps an event after it was applied
+	marks     []appliedMark      // the applied seq now and then, for forgetting old recent events
+	forgotten int                // recent events let go since recent was last empty
 	grace     time.Duration      // how long a dropped web member keeps its place; 0: not at all
 	replayed  uint64             // the log's last entry when the pool started: replayed, not live
 	closed    bool               // shutting down: nobody else may join
 	touched   []*outbox          // outboxes pushed to since the last flush
 	runs      broadcastRuns      // where broadcast events are copied (broadcast)
-	churn     int                // joins, leaves and forgotten events since memory was last returned
+	churn     int                // joins and leaves since memory was last returned
 	tidy      *time.Timer        // returns memory once a storm of them is over
 	applied   uint64             // the last log entry applied
 	whole     uint64             // every log entry after this one has been applied: none was purged unseen
@@ -92,6 +94,7 @@ func newClientPool(roomLog roomLog, retain, historySize int, log *slog.Logger) *
 		flushShare: minFlushShare,
 		tidyAfter:  defaultTidyAfter,
 		tidyQuiet:  defaultTidyQuiet,
+		recentFor:  recentSlack,
 	}
 	p.metrics = newRoomMetrics(p)
 	return p
@@ -181,23 +184,27 @@ func (p *ClientPool) flushOne(o *outbox) {
 // After a storm of joins or leaves (each announced to everyone, each
 // newcomer sent the whole roster), the heap is far larger than what stays
 // in use, and the runtime returns the rest to the system only minutes
-// later. So after 1000 joins and leaves (or recent events let go, see
-// forgetOldEvents), once the room has had none for 2 s, the pool returns
-// it at once. The quiet is short because a room
+// later. So after 1000 joins and leaves, once the room has had none for
+// 2 s, the pool returns it at once. The quiet is short because a room
 // that has just filled is usually about to be busy, and until the tidy
 // it holds the storm's memory on top of what its traffic needs (with 10 s,
 // the first 10 s of scenario 7's load); it costs two collections per
-// 1000 joins and leaves at most.
+// 1000 joins and leaves at most, and two more when a quiet room has let
+// 1000 recent events or more go (forgetOldEvents).
 const (
 	defaultTidyAfter = 1000
 	defaultTidyQuiet = 2 * time.Second
 )
 
-// churned counts n joins, leaves or forgotten events. Pool goroutine only.
-func (p *ClientPool) churned(n int) {
-	if p.churn += n; p.churn < p.tidyAfter {
-		return
+// churned counts a join or leave. Pool goroutine only.
+func (p *ClientPool) churned() {
+	if p.churn++; p.churn >= p.tidyAfter {
+		p.tidySoon()
 	}
+}
+
+// tidySoon returns memory once the room has been quiet for tidyQuiet.
+func (p *ClientPool) tidySoon() {
 	if p.tidy == nil {
 		p.tidy = time.AfterFunc(p.tidyQuiet, p.returnMemory)
 	} else {
@@ -206,7 +213,8 @@ func (p *ClientPool) churned(n int) {
 }
 
 // recentSlack is how long, beyond the grace, the recent events are kept
-// for members who resume. A member can resume until the grace after its
+// for members who resume, unless the server's timeouts ask for longer
+// (New sets the pool's recentFor): a member can resume until the grace after its
 // drop was noticed, and a dead connection is noticed up to a ping interval
 // and a ping timeout (25 s and 10 s by default) after the member last
 // heard anything, or a write timeout (10 s) for one that stopped reading.
@@ -219,17 +227,21 @@ type appliedMark struct {
 }
 
 // forgetOldEvents lets the recent events go once no member that may still
-// resume can need them: those applied more than the grace and recentSlack
-// ago. A member that resumes from before them is sent the history instead,
-// as after any gap (welcome's recovered is false). Without this, an idle
-// room would hold its last 10,000 joins, with their frames, for good.
-// Called every tick, on the pool goroutine; the marks hold one applied seq
-// per tick for that long.
+// resume can need them: those applied more than recentFor ago. A member
+// that resumes from before them is sent the history instead, as after any
+// gap (welcome's recovered is false). Without this, an idle room would
+// hold its last 10,000 joins, with their frames, for good. Once a quiet
+// room has let them all go, and they were many, their memory (and what
+// the log let go meanwhile, such as its window of message ids) is returned
+// as after a storm. Called every tick, on the pool goroutine; the marks,
+// at most one per hundredth of recentFor, say what was applied when.
 func (p *ClientPool) forgetOldEvents() {
 	now := p.now()
-	p.marks = append(p.marks, appliedMark{now, p.applied})
+	if len(p.marks) == 0 || now.Sub(p.marks[len(p.marks)-1].at) >= p.recentFor/100 {
+		p.marks = append(p.marks, appliedMark{now, p.applied})
+	}
 	n := 0
-	for n < len(p.marks) && now.Sub(p.marks[n].at) >= p.grace+recentSlack {
+	for n < len(p.marks) && now.Sub(p.marks[n].at) >= p.recentFor {
 		n++
 	}
 	if n == 0 {
@@ -237,8 +249,12 @@ func (p *ClientPool) forgetOldEvents() {
 	}
 	through := p.marks[n-1].seq
 	p.marks = slices.Delete(p.marks, 0, n)
-	if forgot := p.recent.forgetThrough(through); forgot > 0 {
-		p.churned(forgot) // a storm's events, let go at once: worth returning their memory
+	p.forgotten += p.recent.forgetThrough(through)
+	if p.recent.count == 0 {
+		if p.forgotten >= p.tidyAfter {
+			p.tidySoon()
+		}
+		p.forgotten = 0
 	}
 }
 

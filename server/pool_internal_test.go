@@ -41,12 +41,14 @@ func startTestPool(tb testing.TB, history int) *ClientPool {
 	return p
 }
 
-// TestOldRecentEventsForgotten: the recent events are kept for the grace
-// and recentSlack after they were applied, then let go, oldest first, and
-// count towards returning memory.
+// TestOldRecentEventsForgotten: the recent events are kept for recentFor
+// after they were applied, then let go, oldest first; memory is returned
+// once they are all gone, if they were many, and not while some are kept
+// (a busy room lets go of old events at every tick).
 func TestOldRecentEventsForgotten(t *testing.T) {
 	p := newClientPool(nil, 100, 0, slog.New(slog.DiscardHandler))
-	p.grace = time.Minute
+	p.recentFor = 2 * time.Minute
+	p.tidyAfter, p.tidyQuiet = 2, time.Hour // never fires here: only scheduled
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	clock := start
 	p.now = func() time.Time { return clock }
@@ -59,25 +61,26 @@ func TestOldRecentEventsForgotten(t *testing.T) {
 	tick := func(at time.Duration) string {
 		clock = start.Add(at)
 		p.forgetOldEvents()
-		return fmt.Sprint(p.recent.count, p.recent.dropped, p.churn)
+		return fmt.Sprint(p.recent.count, p.recent.dropped, p.tidy != nil)
 	}
 	apply(1, 2, 3)
-	if got := tick(0); got != "3 0 0" {
-		t.Fatalf("at once: kept, dropped through, churn = %s", got)
+	if got := tick(0); got != "3 0 false" {
+		t.Fatalf("at once: kept, dropped through, tidy = %s", got)
 	}
 	apply(4, 5)
-	if got := tick(30 * time.Second); got != "5 0 0" {
-		t.Fatalf("after 30 s: kept, dropped through, churn = %s", got)
+	if got := tick(30 * time.Second); got != "5 0 false" {
+		t.Fatalf("after 30 s: kept, dropped through, tidy = %s", got)
 	}
-	if got := tick(p.grace + recentSlack - time.Second); got != "5 0 0" {
-		t.Fatalf("just before the grace and the slack: kept, dropped through, churn = %s", got)
+	if got := tick(p.recentFor - time.Second); got != "5 0 false" {
+		t.Fatalf("just before recentFor: kept, dropped through, tidy = %s", got)
 	}
-	if got := tick(p.grace + recentSlack); got != "2 3 3" {
-		t.Fatalf("after the grace and the slack: kept, dropped through, churn = %s; want 4 and 5 kept", got)
+	if got := tick(p.recentFor); got != "2 3 false" {
+		t.Fatalf("after recentFor: kept, dropped through, tidy = %s; want 4 and 5 kept, no tidy while some are", got)
 	}
-	if got := tick(30*time.Second + p.grace + recentSlack); got != "0 5 5" || p.recent.ring != nil {
-		t.Fatalf("30 s later: kept, dropped through, churn = %s, ring %v; want none", got, p.recent.ring)
+	if got := tick(30*time.Second + p.recentFor); got != "0 5 true" || p.recent.ring != nil {
+		t.Fatalf("30 s later: kept, dropped through, tidy = %s, ring %v; want none, and the tidy", got, p.recent.ring)
 	}
+	p.tidy.Stop()
 }
 
 // TestMemoryReturnedAfterAStorm has a storm of joins and leaves, then
@@ -203,6 +206,25 @@ func TestSnapshotOfAFullRoomIsDelivered(t *testing.T) {
 	got := p.Members()
 	if len(got) != members+1 || got[members].Name != "newcomer" {
 		t.Fatalf("%d members after the newcomer joined, last %v; want %d ending with the newcomer", len(got), got[len(got)-1], members+1)
+	}
+}
+
+// TestResumeOfAPlaceBeingResumed: a second resume of a place whose first
+// resume is not yet applied is refused at once. It used to take the
+// first's place in the pending map, and the first waited for good.
+func TestResumeOfAPlaceBeingResumed(t *testing.T) {
+	p := startTestPool(t, 0)
+	const id = "user_000000000001"
+	first := make(chan *Refusal, 1)
+	p.call(func() { p.pending[id] = waiter{&Member{id: id, via: ViaWeb}, first} })
+	r := p.enter(&Member{id: id, via: ViaWeb}, entry{Kind: kindResume, ID: id})
+	if r == nil || r.Code != CodeResumeFailed {
+		t.Fatalf("second resume of one place: %v, want %s", r, CodeResumeFailed)
+	}
+	var still waiter
+	p.call(func() { still = p.pending[id] })
+	if still.answer != first {
+		t.Fatal("the second resume took the first's place among those waiting")
 	}
 }
 

@@ -190,7 +190,7 @@ func (p *ClientPool) applyJoin(seq uint64, e entry) {
 	p.names[m.skel] = m
 	p.order = append(p.order, m)
 	p.count(m, 1)
-	p.churned(1)
+	p.churned()
 	if m.out != nil {
 		p.metrics.joins[m.via].Inc()
 		p.log.Info("join", "id", m.id, "name", m.name, "via", m.via, "addr", m.addr, "seq", seq)
@@ -451,7 +451,7 @@ func (p *ClientPool) remove(m *Member, why string, seq uint64) {
 		p.order = slices.Delete(p.order, i, i+1)
 	}
 	p.count(m, -1)
-	p.churned(1)
+	p.churned()
 	m.stopGrace()
 	m.setToken(p, "")
 	if m.out != nil {

@@ -144,6 +144,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.pool.metrics.buildInfo(cfg.Version)
 	s.pool.grace = cfg.ResumeGrace
+	s.pool.recentFor = cfg.ResumeGrace + max(recentSlack, cfg.PingInterval+cfg.PingTimeout+writeTimeout)
 	s.pool.node = cfg.Node
 	if cfg.TLSCert != "" || cfg.TLSKey != "" {
 		var err error

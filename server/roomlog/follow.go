@@ -72,9 +72,10 @@ type Follower struct {
 // dropped: the server holds what it has not yet delivered (at most a few
 // hundred entries are buffered on the way). If delivery breaks off (two
 // lost heartbeats, a gap in the consumer's own sequence, the consumer
-// deleted, nothing delivered for a while though the log has more), the
-// follower starts a new consumer after the last entry handle received, at
-// once, so handle never sees a repeat or a gap.
+// deleted, or, on a log shared with other servers, nothing delivered for a
+// while though the log has more), the follower starts a new consumer after
+// the last entry handle received, at once, so handle never sees a repeat
+// or a gap.
 func (l *Log) Follow(from uint64, handle func(Entry)) (*Follower, error) {
 	if err := l.begin(); err != nil {
 		return nil, err
