@@ -228,6 +228,36 @@ func TestResumeOfAPlaceBeingResumed(t *testing.T) {
 	}
 }
 
+// TestResumeNobodyWaitsForLeaves: a resume of this node's that nobody
+// waits for any more (its append failed, yet was stored) leaves, as such a
+// join does, rather than keep a place that no connection holds.
+func TestResumeNobodyWaitsForLeaves(t *testing.T) {
+	p := startTestPool(t, 0)
+	p.call(func() { p.grace = time.Minute })
+	f, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	m := newMember(ViaWeb, "test", devNull{f}, 1<<20)
+	if r := p.Register(m, "ada"); r != nil {
+		t.Fatal(r)
+	}
+	p.call(func() { m.out.close(endGone) }) // its connection is gone: the place is kept
+	// The resume of another connection, stored, that nobody waits for.
+	resume := entry{Kind: kindResume, ID: m.id, Old: tokenHash(m.token), Token: tokenHash(newResumeToken()), Node: p.node}
+	if _, err := p.store(resume); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(p.Members()) != 0 { // as waitForMembers: the leave is appended, then applied
+		if time.Now().After(deadline) {
+			t.Fatalf("the place taken back by nobody is still held: %v", p.Members())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // TestGapInTheLog: entries purged before the pool saw them (a gap in the
 // seqs it is handed) mean a member who resumes from before the gap cannot
 // be told everything it missed; from after the gap, it can.

@@ -223,8 +223,13 @@ func (p *ClientPool) applyResume(seq uint64, e entry) {
 	if old.out != nil {
 		old.out.close(endReplaced)
 	}
-	if m == nil { // taken back through another node
+	if m == nil { // taken back through another node, or one from before a restart
 		m = &Member{id: old.id, via: ViaWeb}
+		if e.Node == p.node && p.replayed > 0 && seq > p.replayed {
+			// This node's, but whoever asked has stopped waiting (as in
+			// applyJoin): no connection holds the place, so it leaves.
+			p.appendLater(leaveEntry(e.ID, e.Token, whyClosed))
+		}
 	}
 	m.node = e.Node
 	m.away, m.awayReason = old.away, old.awayReason
