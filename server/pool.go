@@ -213,11 +213,12 @@ func (p *ClientPool) tidySoon() {
 }
 
 // recentSlack is how long, beyond the grace, the recent events are kept
-// for members who resume, unless the server's timeouts ask for longer
-// (New sets the pool's recentFor): a member can resume until the grace after its
-// drop was noticed, and a dead connection is noticed up to a ping interval
-// and a ping timeout (25 s and 10 s by default) after the member last
-// heard anything, or a write timeout (10 s) for one that stopped reading.
+// for members who resume, unless the server's timeouts ask for longer (New
+// sets the pool's recentFor): a member can resume until the grace after
+// its drop was noticed, and a dead connection is noticed up to a ping
+// interval and a ping timeout (25 s and 10 s by default) after the member
+// last heard anything, or a write timeout (10 s) for one that stopped
+// reading.
 const recentSlack = time.Minute
 
 // appliedMark is the last log entry applied at a moment.
