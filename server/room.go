@@ -176,11 +176,7 @@ func (p *ClientPool) applyJoin(seq uint64, e entry) {
 	}
 	if m == nil { // another node's member, or one from before a restart
 		m = &Member{id: e.ID, via: e.Via}
-		if e.Node == p.node && p.replayed > 0 && seq > p.replayed {
-			// This node's, but whoever asked has stopped waiting (its
-			// append failed, or the room was lost): it leaves at once.
-			p.appendLater(leaveEntry(e.ID, e.Token, whyClosed))
-		}
+		p.leaveIfAbandoned(seq, e)
 	}
 	m.node = e.Node
 	m.setName(display, key)
@@ -200,6 +196,16 @@ func (p *ClientPool) applyJoin(seq uint64, e entry) {
 		answer(nil)
 	}
 	p.broadcastNumbered(seq, joinedFrame(m, seq), m)
+}
+
+// leaveIfAbandoned sends the leave of a join or resume applied with no
+// connection waiting for it, if it is this node's and live: whoever asked
+// has stopped waiting (its append failed, or the room was lost), and no
+// connection holds the place.
+func (p *ClientPool) leaveIfAbandoned(seq uint64, e entry) {
+	if e.Node == p.node && p.replayed > 0 && seq > p.replayed {
+		p.appendLater(leaveEntry(e.ID, e.Token, whyClosed))
+	}
 }
 
 // applyResume gives a web member's place to the connection that holds its
@@ -225,11 +231,7 @@ func (p *ClientPool) applyResume(seq uint64, e entry) {
 	}
 	if m == nil { // taken back through another node, or one from before a restart
 		m = &Member{id: old.id, via: ViaWeb}
-		if e.Node == p.node && p.replayed > 0 && seq > p.replayed {
-			// This node's, but whoever asked has stopped waiting (as in
-			// applyJoin): no connection holds the place, so it leaves.
-			p.appendLater(leaveEntry(e.ID, e.Token, whyClosed))
-		}
+		p.leaveIfAbandoned(seq, e)
 	}
 	m.node = e.Node
 	m.away, m.awayReason = old.away, old.awayReason
