@@ -112,9 +112,9 @@ func connectAll(srvs []*serverProc, tcpN, webN, slowN int) (*crowd, error) {
 // joinWave is how many members join at once before the generator waits
 // for every member to hear of them. Joining 10,000 WebSocket members at
 // once sent ~50 million new_user events faster than the generator read
-// them, and the server cut 18–35% of the members, whose sockets it could
-// not write to; a wave of 500 leaves each member at most 500
-// announcements (~50 KB) behind, which its socket's buffers hold.
+// them, and 18–35% of the members went past the server's 1 MiB outbox
+// limit and were dropped; a wave of 500 leaves each member at most 500
+// announcements (~50 KB) behind.
 const joinWave = 500
 
 // heardJoins waits until every reading member among the first n has heard
